@@ -1,0 +1,462 @@
+//! The core: one cluster's state behind one lock, and [`Cluster::handle`], the single door every
+//! request goes through — the tower Service, the typed API and any direct adapter alike — where the
+//! fault plan is consulted, the operation runs, the journal records it, and the built-in controllers
+//! (garbage collector, namespace and CRD cleanup) finish what the write set in motion.
+//!
+//! Operations themselves live in `ops/` (reads, writes, deletion); this module keeps the state and
+//! the few primitives every write shares: storing a version, removing an object, recording a change.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::error::{ApiError, Result};
+use crate::faults::{Fault, FaultPlan};
+use crate::journal::{Delivery, Journal, Operation};
+use crate::request::{Request, Response, Verb};
+use crate::resources::{Registry, ResourceInfo, StorageKey};
+use crate::store::history::{Change, EventType, History};
+use crate::store::objects::{ObjectKey, StoredObject};
+use crate::watch::{WatchInfo, lock};
+
+/// Work the built-in controllers still have to do after a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Task {
+    /// An object was removed: collect or release its dependents.
+    OwnerGone { uid: String },
+    /// An owner in foreground deletion may be done waiting for its dependents.
+    CheckForeground { uid: String },
+    /// Foreground deletion started: delete the dependents.
+    StartForeground { uid: String },
+    /// Orphan deletion started: strip the owner reference from dependents, then release the owner.
+    StartOrphan { key: StorageKey, object: ObjectKey },
+    /// A namespace is terminating: delete what is left in it, finalize it when empty.
+    CleanNamespace { name: String },
+    /// A CRD is terminating: delete its objects, remove it when none are left.
+    CleanCrd { name: String },
+}
+
+/// The mutable state of a cluster. Guarded by one mutex, never held across an `.await`.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// The last resourceVersion handed out (the cluster-wide revision).
+    pub(crate) rv: u64,
+    pub(crate) registry: Registry,
+    pub(crate) stores: BTreeMap<StorageKey, BTreeMap<ObjectKey, Arc<StoredObject>>>,
+    /// Object uid → where the object is stored.
+    pub(crate) by_uid: BTreeMap<String, (StorageKey, ObjectKey)>,
+    /// Owner uid → the objects that name it in their ownerReferences.
+    pub(crate) dependents: BTreeMap<String, BTreeSet<(StorageKey, ObjectKey)>>,
+    pub(crate) history: History,
+    pub(crate) rng: fastrand::Rng,
+    pub(crate) faults: FaultPlan,
+    pub(crate) journal: Journal,
+    pub(crate) watches: BTreeMap<u64, WatchInfo>,
+    pub(crate) next_watch_id: u64,
+    /// Wakes every watch when the revision moves.
+    pub(crate) notify: watch::Sender<u64>,
+    pub(crate) clock: Clock,
+    pub(crate) tasks: VecDeque<Task>,
+    /// Interned storage keys, shared by changes and watch filters.
+    keys: BTreeMap<StorageKey, Arc<StorageKey>>,
+}
+
+/// The state plus what lives outside the lock.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Requests inside [`Cluster::handle`] right now.
+    in_flight: AtomicUsize,
+    clock: Clock,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+}
+
+/// Options of a new cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) seed: u64,
+    pub(crate) base_time: jiff::Timestamp,
+    pub(crate) history: usize,
+    pub(crate) journal: usize,
+    pub(crate) namespaces: Vec<String>,
+}
+
+/// A handle to the in-memory cluster. Cheap to clone; all clones share one state.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    shared: Arc<Shared>,
+}
+
+impl Cluster {
+    pub(crate) fn new(config: &Config) -> Self {
+        let clock = Clock::new(config.base_time);
+        let (notify, _) = watch::channel(0);
+        let state = State {
+            rv: 0,
+            registry: Registry::builtin(),
+            stores: BTreeMap::new(),
+            by_uid: BTreeMap::new(),
+            dependents: BTreeMap::new(),
+            history: History::new(config.history),
+            rng: fastrand::Rng::with_seed(config.seed),
+            faults: FaultPlan::default(),
+            journal: Journal::new(config.journal),
+            watches: BTreeMap::new(),
+            next_watch_id: 0,
+            notify,
+            clock,
+            tasks: VecDeque::new(),
+            keys: BTreeMap::new(),
+        };
+        let cluster = Self { shared: Arc::new(Shared { state: Mutex::new(state), in_flight: AtomicUsize::new(0), clock }) };
+        {
+            let mut state = cluster.shared.lock();
+            for ns in &config.namespaces {
+                let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                // The bootstrap namespaces are valid by construction; a failure here is a bug in the list.
+                if let Err(e) = state.create_as("kube-apiserver", &Request::new(Verb::Create, "", "v1", "namespaces").body(body)) {
+                    tracing::error!(namespace = %ns, error = %e, "bootstrap namespace rejected");
+                }
+            }
+        }
+        cluster
+    }
+
+    /// Runs one request: consults the fault plan, applies its latency, runs the operation, records
+    /// it in the journal and lets the built-in controllers react.
+    ///
+    /// # Errors
+    /// The real server's error for the request, as an [`ApiError`], or the injected fault's.
+    pub async fn handle(&self, req: Request) -> Result<Response> {
+        let _in_flight = InFlight::enter(&self.shared);
+        let decision = {
+            let mut state = self.shared.lock();
+            if state.faults.is_empty() { Default::default() } else { state.faults.decide(&req) }
+        };
+        if !decision.latency.is_zero() {
+            tokio::time::sleep(decision.latency).await;
+        }
+        let mut state = self.shared.lock();
+        let result = match decision.error {
+            Some(error) => Err(error),
+            None => state.execute(&self.shared, &req, decision.watch),
+        };
+        let fault = (!decision.labels.is_empty()).then(|| decision.labels.join(", "));
+        state.journal_request(&req, &result, fault);
+        state.run_controllers();
+        result
+    }
+
+    /// The current cluster-wide resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.lock().rv
+    }
+
+    /// The current virtual wall time of the cluster.
+    pub fn clock(&self) -> Clock {
+        self.shared.clock
+    }
+
+    /// Reads the journal.
+    pub fn journal<R>(&self, f: impl FnOnce(&Journal) -> R) -> R {
+        f(&self.shared.lock().journal)
+    }
+
+    /// Forgets the journal's records so far.
+    pub fn clear_journal(&self) {
+        self.shared.lock().journal.clear();
+    }
+
+    /// Changes the fault plan.
+    pub fn faults<R>(&self, f: impl FnOnce(&mut FaultPlan) -> R) -> R {
+        f(&mut self.shared.lock().faults)
+    }
+
+    /// Drops the whole watch history, as etcd's compaction does: any watch or continue token from
+    /// an older resourceVersion now gets 410 Gone.
+    pub fn compact(&self) {
+        let mut state = self.shared.lock();
+        let rv = state.rv;
+        state.history.compact(rv);
+    }
+
+    /// The resource served at this group, version and plural.
+    pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
+        self.shared.lock().registry.get(group, version, plural)
+    }
+
+    pub(crate) fn with_registry<R>(&self, f: impl FnOnce(&Registry) -> R) -> R {
+        f(&self.shared.lock().registry)
+    }
+
+    /// Every served resource, ordered by group, version and plural.
+    pub fn resources(&self) -> Vec<Arc<ResourceInfo>> {
+        self.shared.lock().registry.all().cloned().collect()
+    }
+
+    /// The current version of an object, read directly (no journal, no faults).
+    pub fn object(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Arc<StoredObject>> {
+        let key = StorageKey { group: group.to_owned(), plural: plural.to_owned() };
+        self.shared.lock().stores.get(&key)?.get(&(namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    /// Every object of a resource, in key order, read directly.
+    pub fn objects(&self, group: &str, plural: &str) -> Vec<Arc<StoredObject>> {
+        let key = StorageKey { group: group.to_owned(), plural: plural.to_owned() };
+        self.shared.lock().stores.get(&key).map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Requests currently being handled (for settling).
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// How many open watches have events not yet delivered (for settling).
+    pub fn watches_with_backlog(&self) -> usize {
+        let state = self.shared.lock();
+        state.watches.values().filter(|w| w.has_backlog(&state)).count()
+    }
+
+    /// How many watches are open.
+    pub fn open_watches(&self) -> usize {
+        self.shared.lock().watches.len()
+    }
+
+    /// How many changes the watch history holds.
+    pub fn history_len(&self) -> usize {
+        self.shared.lock().history.len()
+    }
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl State {
+    /// Dispatches a request to its operation.
+    fn execute(&mut self, shared: &Arc<Shared>, req: &Request, watch_fault: Option<Fault>) -> Result<Response> {
+        let info = self.registry.get(&req.group, &req.version, &req.plural).ok_or(ApiError::NoSuchResource)?;
+        self.check_scope(&info, req)?;
+        let sub = req.subresource.as_deref();
+        if let Some(sub) = sub
+            && !self.has_subresource(&info, sub)
+        {
+            return Err(ApiError::NoSuchResource);
+        }
+        if !info.listable && req.verb != Verb::Create {
+            return Err(method_not_allowed(req.verb, &info));
+        }
+        match (req.verb, sub) {
+            (Verb::Get, None | Some("status")) => self.get(&info, req).map(Response::Object),
+            (Verb::Get, Some("scale")) => self.get_scale(&info, req),
+            (Verb::List, None) => self.list(&info, req).map(Response::List),
+            (Verb::Watch, None) => self.watch(shared, &info, req, watch_fault),
+            (Verb::Create, None) => self.create(&info, req).map(Response::Object),
+            (Verb::Update | Verb::Patch, _) => self.modify(&info, req),
+            (Verb::Delete, None) => self.delete(&info, req),
+            (Verb::DeleteCollection, None) => self.delete_collection(&info, req).map(Response::List),
+            (verb, _) => Err(method_not_allowed(verb, &info)),
+        }
+    }
+
+    fn has_subresource(&self, info: &ResourceInfo, sub: &str) -> bool {
+        match sub {
+            "status" => info.status,
+            "scale" => info.scale.is_some(),
+            "finalize" => info.group.is_empty() && info.plural == "namespaces",
+            _ => false,
+        }
+    }
+
+    /// Namespaced resources need a namespace for single objects; cluster-scoped ones refuse one.
+    fn check_scope(&self, info: &ResourceInfo, req: &Request) -> Result<()> {
+        match (info.namespaced, &req.namespace) {
+            (false, Some(_)) => Err(ApiError::NoSuchResource),
+            (true, None) if req.name.is_some() => Err(ApiError::NoSuchResource),
+            (true, None) if matches!(req.verb, Verb::Create | Verb::DeleteCollection) => {
+                Err(method_not_allowed(req.verb, info))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether any version of this storage key is still served.
+    pub(crate) fn registry_has(&self, key: &StorageKey) -> bool {
+        self.registry.all().any(|r| r.group == key.group && r.plural == key.plural)
+    }
+
+    pub(crate) fn intern(&mut self, key: StorageKey) -> Arc<StorageKey> {
+        self.keys.entry(key.clone()).or_insert_with(|| Arc::new(key)).clone()
+    }
+
+    pub(crate) fn current(&self, key: &StorageKey, object: &ObjectKey) -> Option<Arc<StoredObject>> {
+        self.stores.get(key)?.get(object).cloned()
+    }
+
+    /// Stores a new version of an object (created or changed) at the next resourceVersion and
+    /// records the change for watches.
+    pub(crate) fn put(&mut self, info: &ResourceInfo, mut object: Value, kind: EventType) -> Arc<StoredObject> {
+        self.rv += 1;
+        let rv = self.rv;
+        object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        let stored = Arc::new(StoredObject::new(&object, &info.selectable_fields));
+        let key = self.intern(info.storage_key());
+        let object_key = (stored.namespace().to_owned(), stored.name().to_owned());
+        let prev = self.stores.entry((*key).clone()).or_default().insert(object_key.clone(), stored.clone());
+        self.reindex_owners(&key, &object_key, prev.as_deref(), Some(&stored));
+        self.by_uid.insert(stored.uid().to_owned(), ((*key).clone(), object_key));
+        self.history.push(Change { rv, key, kind, object: stored.clone(), prev });
+        self.notify.send_replace(rv);
+        stored
+    }
+
+    /// Removes an object from storage at the next resourceVersion; the `DELETED` event carries its
+    /// last state. Queues the controllers' follow-up (dependents, namespace, CRD, foreground owners).
+    pub(crate) fn remove(&mut self, info: &ResourceInfo, object_key: &ObjectKey) -> Option<Arc<StoredObject>> {
+        let key = self.intern(info.storage_key());
+        let prev = self.stores.get_mut(&*key)?.remove(object_key)?;
+        self.rv += 1;
+        let rv = self.rv;
+        let mut last = prev.value();
+        last["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        let stored = Arc::new(StoredObject::new(&last, &info.selectable_fields));
+        self.reindex_owners(&key, object_key, Some(&prev), None);
+        self.history.push(Change { rv, key: key.clone(), kind: EventType::Deleted, object: stored.clone(), prev: Some(prev) });
+        self.notify.send_replace(rv);
+        self.after_removal(info, &stored);
+        Some(stored)
+    }
+
+    fn reindex_owners(&mut self, key: &StorageKey, object: &ObjectKey, old: Option<&StoredObject>, new: Option<&StoredObject>) {
+        let entry = (key.clone(), object.clone());
+        let old_uids: BTreeSet<&str> = old.map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect()).unwrap_or_default();
+        let new_uids: BTreeSet<&str> = new.map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect()).unwrap_or_default();
+        for uid in old_uids.difference(&new_uids) {
+            if let Some(set) = self.dependents.get_mut(*uid) {
+                set.remove(&entry);
+                if set.is_empty() {
+                    self.dependents.remove(*uid);
+                }
+            }
+        }
+        for uid in new_uids.difference(&old_uids) {
+            self.dependents.entry((*uid).to_owned()).or_default().insert(entry.clone());
+        }
+    }
+
+    /// A fresh uid from the seeded generator, formatted like a version-4 UUID.
+    pub(crate) fn new_uid(&mut self) -> String {
+        let hi = self.rng.u64(..);
+        let lo = self.rng.u64(..);
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            hi >> 32,
+            (hi >> 16) & 0xffff,
+            hi & 0x0fff,
+            ((lo >> 48) & 0x3fff) | 0x8000,
+            lo & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Five random characters for `generateName`, from the alphabet the real server uses.
+    pub(crate) fn name_suffix(&mut self) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        (0..5).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char).collect()
+    }
+
+    pub(crate) fn journal_delivery(&mut self, watch: u64, event: &'static str, rv: u64, namespace: &str, name: &str) {
+        if self.journal.enabled() {
+            let at = self.clock.elapsed();
+            self.journal.delivery(Delivery {
+                seq: 0,
+                at,
+                watch,
+                event,
+                resource_version: rv,
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            });
+        }
+    }
+
+    fn journal_request(&mut self, req: &Request, result: &Result<Response>, fault: Option<String>) {
+        if !self.journal.enabled() {
+            return;
+        }
+        let (code, rv) = match result {
+            Ok(response) => (
+                response.code(req.verb),
+                match response {
+                    Response::Object(o) => Some(o.resource_version()),
+                    Response::List(l) => Some(l.resource_version),
+                    Response::Status(_) | Response::Watch(_) => None,
+                },
+            ),
+            Err(e) => (e.code(), None),
+        };
+        let resource = if req.group.is_empty() { req.plural.clone() } else { format!("{}.{}", req.plural, req.group) };
+        self.journal_op(&req.actor, req.verb, resource, req.subresource.clone(), req.namespace.clone(), req.name.clone(), code, rv, fault);
+    }
+
+    /// Records an operation (a client's or an internal controller's).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn journal_op(
+        &mut self,
+        actor: &str,
+        verb: Verb,
+        resource: String,
+        subresource: Option<String>,
+        namespace: Option<String>,
+        name: Option<String>,
+        code: u16,
+        resource_version: Option<u64>,
+        fault: Option<String>,
+    ) {
+        if self.journal.enabled() {
+            let at = self.clock.elapsed();
+            self.journal.operation(Operation {
+                seq: 0,
+                at,
+                actor: actor.to_owned(),
+                verb,
+                resource,
+                subresource,
+                namespace,
+                name,
+                code,
+                resource_version,
+                fault,
+            });
+        }
+    }
+}
+
+pub(crate) fn method_not_allowed(verb: Verb, info: &ResourceInfo) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} is not supported on resources of kind \"{}.{}\"",
+        verb.as_str(),
+        info.plural,
+        info.group
+    ))
+}

@@ -1,0 +1,6 @@
+//! The operations of the core, as `impl State` blocks: reads (get, list, watch), writes (create,
+//! update, patch, subresources) and deletion with the built-in controllers that follow it.
+
+mod delete;
+pub(crate) mod read;
+pub(crate) mod write;

@@ -1,0 +1,254 @@
+//! The tower `Service` over the core: HTTP requests in, Kubernetes responses out, never an `Err`
+//! (every failure is a status code with a `meta/v1 Status` body). `kube::Client::new(service, ns)`
+//! works with it unchanged, including kube-runtime's watcher, reflector, Controller, finalizer helper
+//! and events Recorder; the HTTP(S) front serves the same service over TCP.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::{BodyExt as _, Full, StreamBody, combinators::UnsyncBoxBody};
+use serde_json::{Value, json};
+
+use crate::cluster::Cluster;
+use crate::discovery;
+use crate::error::ApiError;
+use crate::request::{ListResult, PatchType, Request, Response, Verb};
+use crate::routing::{self, Route, Target};
+use crate::store::objects::StoredObject;
+use crate::watch::present_version;
+
+/// The response body of the service: whole for unary calls, streaming for watches.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// The in-process API server as a tower `Service`. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct FakeService {
+    cluster: Cluster,
+}
+
+impl FakeService {
+    /// A service over a cluster.
+    pub fn new(cluster: Cluster) -> Self {
+        Self { cluster }
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for FakeService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::fmt::Display,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let cluster = self.cluster.clone();
+        Box::pin(async move { Ok(serve(cluster, req).await) })
+    }
+}
+
+/// How the client wants objects: whole, or as `PartialObjectMetadata`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Full,
+    Metadata,
+}
+
+async fn serve<B>(cluster: Cluster, req: http::Request<B>) -> http::Response<Body>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::fmt::Display,
+{
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return error(&ApiError::BadRequest(format!("unable to read the request body: {e}"))),
+    };
+    let Some(route) = routing::route(parts.uri.path()) else { return error(&ApiError::NoSuchResource) };
+    let discovery_doc = match &route {
+        Route::Version => Some(discovery::version()),
+        Route::Health => return plain(StatusCode::OK, "ok"),
+        Route::CoreVersions => Some(discovery::core_versions()),
+        Route::Groups => Some(cluster.with_registry(discovery::groups)),
+        Route::Group(g) => cluster.with_registry(|r| discovery::group(r, g)),
+        Route::ResourceList { group, version } => cluster.with_registry(|r| discovery::resource_list(r, group, version)),
+        Route::Resource(_) => None,
+    };
+    let Route::Resource(target) = route else {
+        return match discovery_doc {
+            Some(doc) => json_response(StatusCode::OK, &doc),
+            None => error(&ApiError::NoSuchResource),
+        };
+    };
+    let request = match build_request(&parts, &target, &body) {
+        Ok(r) => r,
+        Err(e) => return error(&e),
+    };
+    let shape = shape(&parts.headers);
+    let verb = request.verb;
+    match cluster.handle(request).await {
+        Ok(response) => respond(&target, verb, response, shape),
+        Err(e) => error(&e),
+    }
+}
+
+fn build_request(parts: &http::request::Parts, target: &Target, body: &Bytes) -> Result<Request, ApiError> {
+    let (params, watch) = routing::params(parts.uri.query())?;
+    let verb = match (&parts.method, target.name.is_some()) {
+        (&Method::GET, true) => Verb::Get,
+        (&Method::GET, false) if watch => Verb::Watch,
+        (&Method::GET, false) => Verb::List,
+        (&Method::POST, _) => Verb::Create,
+        (&Method::PUT, _) => Verb::Update,
+        (&Method::PATCH, _) => Verb::Patch,
+        (&Method::DELETE, true) => Verb::Delete,
+        (&Method::DELETE, false) => Verb::DeleteCollection,
+        (method, _) => return Err(ApiError::MethodNotAllowed(format!("the server does not allow this method on the requested resource: {method}"))),
+    };
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let patch_type = if verb == Verb::Patch {
+        Some(PatchType::from_content_type(content_type).ok_or_else(|| {
+            ApiError::UnsupportedMediaType(format!(
+                "the body of the request was in an unknown format - accepted media types include: \
+                 application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, \
+                 application/strategic-merge-patch+json (got {content_type:?})"
+            ))
+        })?)
+    } else {
+        None
+    };
+    let decoded = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(decode_body(body, patch_type == Some(PatchType::Apply) || content_type.contains("yaml"))?)
+    };
+    let actor = params
+        .field_manager
+        .clone()
+        .or_else(|| parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .unwrap_or_default();
+    Ok(Request {
+        verb,
+        group: target.group.clone(),
+        version: target.version.clone(),
+        plural: target.plural.clone(),
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        subresource: target.subresource.clone(),
+        body: decoded,
+        patch_type,
+        params,
+        actor,
+    })
+}
+
+/// JSON, or YAML for apply patches and YAML bodies.
+fn decode_body(body: &[u8], yaml: bool) -> Result<Value, ApiError> {
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        Err(e) if yaml => {
+            let text = std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the request body is not UTF-8".to_owned()))?;
+            serde_saphyr::from_str(text).map_err(|y| ApiError::BadRequest(format!("error decoding YAML: {y} (as JSON: {e})")))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))),
+    }
+}
+
+fn shape(headers: &http::HeaderMap) -> Shape {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if accept.contains("as=PartialObjectMetadata") { Shape::Metadata } else { Shape::Full }
+}
+
+fn api_version_of(target: &Target) -> String {
+    if target.group.is_empty() { target.version.clone() } else { format!("{}/{}", target.group, target.version) }
+}
+
+fn present(object: &StoredObject, api_version: &str, shape: Shape) -> Bytes {
+    match shape {
+        Shape::Full => present_version(object, api_version),
+        Shape::Metadata => {
+            let value = object.value();
+            let partial = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": value["metadata"]});
+            Bytes::from(serde_json::to_vec(&partial).unwrap_or_default())
+        }
+    }
+}
+
+fn respond(target: &Target, verb: Verb, response: Response, shape: Shape) -> http::Response<Body> {
+    let code = StatusCode::from_u16(response.code(verb)).unwrap_or(StatusCode::OK);
+    let api_version = api_version_of(target);
+    match response {
+        Response::Object(object) => bytes_response(code, present(&object, &api_version, shape)),
+        Response::Status(value) => json_response(code, &value),
+        Response::List(list) => bytes_response(code, list_bytes(&list, &api_version, shape)),
+        Response::Watch(stream) => {
+            let info = stream.info().clone();
+            let lines = stream.map(move |event| {
+                Ok::<_, Infallible>(http_body::Frame::data(event.to_json_line(&info, |o| present(o, &api_version, shape))))
+            });
+            let mut response = http::Response::new(StreamBody::new(lines).boxed_unsync());
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            response
+        }
+    }
+}
+
+fn list_bytes(list: &ListResult, api_version: &str, shape: Shape) -> Bytes {
+    if shape == Shape::Full && list.items.iter().all(|i| i.api_version() == api_version) {
+        return Bytes::from(list.to_json());
+    }
+    let mut value = list.to_value();
+    if shape == Shape::Metadata {
+        value["kind"] = json!("PartialObjectMetadataList");
+        value["apiVersion"] = json!("meta.k8s.io/v1");
+    }
+    if let Some(items) = value["items"].as_array_mut() {
+        for (item, stored) in items.iter_mut().zip(&list.items) {
+            *item = serde_json::from_slice(&present(stored, api_version, shape)).unwrap_or(Value::Null);
+        }
+    }
+    Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+}
+
+fn bytes_response(code: StatusCode, bytes: Bytes) -> http::Response<Body> {
+    let mut response = http::Response::new(Full::new(bytes).boxed_unsync());
+    *response.status_mut() = code;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn json_response(code: StatusCode, value: &Value) -> http::Response<Body> {
+    bytes_response(code, Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
+}
+
+fn plain(code: StatusCode, text: &'static str) -> http::Response<Body> {
+    let mut response = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed_unsync());
+    *response.status_mut() = code;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// An error as the real server sends it: its code, a Status body, and `Retry-After` for 429.
+pub(crate) fn error(e: &ApiError) -> http::Response<Body> {
+    let code = StatusCode::from_u16(e.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = json_response(code, &e.to_status());
+    if let Some(seconds) = e.retry_after_seconds()
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}

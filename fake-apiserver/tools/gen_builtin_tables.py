@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""Generate fake-apiserver's built-in type tables from the k8s-openapi 0.29.0 sources (Kubernetes 1.37).
+
+Usage (from anywhere):
+
+    python3 fake-apiserver/tools/gen_builtin_tables.py [K8S_OPENAPI_SRC_V1_37_DIR]
+
+The directory defaults to the first match of
+``~/.cargo/registry/src/*/k8s-openapi-0.29.0/src/v1_37``. It writes, relative to this script:
+
+* ``../src/builtin/resources_generated.rs``: every type implementing ``crate::Resource``;
+* ``../src/patching/smp_schema.rs``: the strategic-merge-patch field table.
+
+Every k8s-openapi type file is a struct whose ``DeepMerge`` impl names each field's merge strategy, whose
+``Serialize`` impl gives each field's JSON name and whose field types give the nested types.
+
+k8s-openapi derives its merge strategies from both the server-side-apply annotations
+(``x-kubernetes-list-type`` / ``-list-map-keys`` / ``-map-type``) and the strategic-merge-patch ones
+(``x-kubernetes-patch-strategy`` / ``-patch-merge-key``). Strategic merge patch on the real API server only
+looks at the latter (the Go ``patchStrategy`` / ``patchMergeKey`` struct tags), so the SMP table is
+translated as follows (see ``smp_strategy``):
+
+* ``map::granular`` and ``map::atomic`` both become a granular map: SMP merges every map key by key and
+  ignores ``+mapType=atomic`` (e.g. ``PodSpec.nodeSelector`` is merged by SMP);
+* ``list::map`` with one key and ``list::set`` keep their strategy when the field carries
+  ``patchStrategy:"merge"`` in Kubernetes; k8s-openapi cannot tell that apart from a list that only has
+  ``+listType=map`` / ``+listType=set``, which SMP replaces as a whole, so ``SSA_ONLY_LISTS`` names those;
+* ``list::map`` with more than one key always comes from ``+listMapKeys`` alone (a patch merge key is a
+  single field), so it is atomic for SMP;
+* ``PATCH_STRATEGY_REPLACE`` names the fields tagged ``patchStrategy:"replace"``, replaced as a whole.
+
+The two tables come from comparing every list and map field, one by one, with the Go struct tags of
+k8s.io/api, k8s.io/apimachinery, k8s.io/apiextensions-apiserver and k8s.io/kube-aggregator at their 1.37
+development heads (after v0.37.0-beta.0); no other field differs. The script fails if a listed field no
+longer exists or no longer has a merging strategy, but it cannot notice new SSA-only lists: redo the
+comparison when moving to another Kubernetes version.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+
+GENERATOR = "python3 fake-apiserver/tools/gen_builtin_tables.py"
+
+# Lists that k8s-openapi merges (``list::map`` with one key, or ``list::set``) only because of their
+# server-side-apply ``+listType`` annotation: the Go field has no ``patchStrategy:"merge"`` tag, so
+# strategic merge patch replaces the whole list. Keyed by (OpenAPI definition name, JSON field name).
+SSA_ONLY_LISTS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec", "validationActions"),
+        ("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus", "conditions"),
+        ("io.k8s.api.apiserverinternal.v1alpha1.ServerStorageVersion", "decodableVersions"),
+        ("io.k8s.api.apiserverinternal.v1alpha1.ServerStorageVersion", "servedVersions"),
+        ("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionStatus", "conditions"),
+        ("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionStatus", "storageVersions"),
+        ("io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", "values"),
+        ("io.k8s.api.batch.v1.UncountedTerminatedPods", "failed"),
+        ("io.k8s.api.batch.v1.UncountedTerminatedPods", "succeeded"),
+        ("io.k8s.api.certificates.v1.CertificateSigningRequestStatus", "conditions"),
+        ("io.k8s.api.core.v1.ContainerRestartRuleOnExitCodes", "values"),
+        ("io.k8s.api.core.v1.NodeAllocatableResourceClaimStatus", "containers"),
+        ("io.k8s.api.core.v1.NodePodPreemptionPolicy", "disableResizePreemption"),
+        ("io.k8s.api.core.v1.PodStatus", "volumeHealth"),
+        ("io.k8s.api.core.v1.ResourceRequirements", "claims"),
+        ("io.k8s.api.core.v1.ResourceStatus", "resources"),
+        ("io.k8s.api.core.v1.VolumeMount", "bindMountOptions"),
+        ("io.k8s.api.discovery.v1.Endpoint", "addresses"),
+        ("io.k8s.api.flowcontrol.v1.NonResourcePolicyRule", "nonResourceURLs"),
+        ("io.k8s.api.flowcontrol.v1.NonResourcePolicyRule", "verbs"),
+        ("io.k8s.api.flowcontrol.v1.ResourcePolicyRule", "apiGroups"),
+        ("io.k8s.api.flowcontrol.v1.ResourcePolicyRule", "namespaces"),
+        ("io.k8s.api.flowcontrol.v1.ResourcePolicyRule", "resources"),
+        ("io.k8s.api.flowcontrol.v1.ResourcePolicyRule", "verbs"),
+        ("io.k8s.api.resource.v1.AllocatedDeviceStatus", "conditions"),
+        ("io.k8s.api.resource.v1.DeviceRequestAllocationResult", "skipNodeOperations"),
+        ("io.k8s.api.resource.v1.ResourceSliceSpec", "skipNodeOperations"),
+        ("io.k8s.api.resource.v1beta1.AllocatedDeviceStatus", "conditions"),
+        ("io.k8s.api.resource.v1beta1.DeviceRequestAllocationResult", "skipNodeOperations"),
+        ("io.k8s.api.resource.v1beta1.ResourceSliceSpec", "skipNodeOperations"),
+        ("io.k8s.api.resource.v1beta2.AllocatedDeviceStatus", "conditions"),
+        ("io.k8s.api.resource.v1beta2.DeviceRequestAllocationResult", "skipNodeOperations"),
+        ("io.k8s.api.resource.v1beta2.ResourceSliceSpec", "skipNodeOperations"),
+        ("io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate", "compositePodGroupTemplates"),
+        ("io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate", "podGroupTemplates"),
+        ("io.k8s.api.scheduling.v1alpha3.WorkloadSpec", "compositePodGroupTemplates"),
+        ("io.k8s.api.scheduling.v1alpha3.WorkloadSpec", "podGroupTemplates"),
+        ("io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate", "compositePodGroupTemplates"),
+        ("io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate", "podGroupTemplates"),
+        ("io.k8s.api.scheduling.v1beta1.WorkloadSpec", "compositePodGroupTemplates"),
+        ("io.k8s.api.scheduling.v1beta1.WorkloadSpec", "podGroupTemplates"),
+        ("io.k8s.api.storage.v1.CSIDriverSpec", "volumeLifecycleModes"),
+        ("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus", "conditions"),
+    }
+)
+
+# Fields tagged ``patchStrategy:"replace"``: strategic merge patch replaces the object as a whole.
+PATCH_STRATEGY_REPLACE: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "selector"),
+    }
+)
+
+# Types whose values are opaque to strategic merge patch (quantities, times, raw JSON, ...): a field of
+# one of these types is left out of the table, so the patch treats it like JSON merge patch does.
+OPAQUE_RUST_TYPES = ("crate::ByteString", "crate::serde_json::Value")
+
+HEADER_RE = re.compile(r"^// Generated from definition (\S+)$", re.M)
+STRUCT_RE = re.compile(r"^pub struct (\w+) \{\n(.*?)^\}", re.M | re.S)
+FIELD_RE = re.compile(r"^    pub (\w+): (.+),$", re.M)
+SERIALIZE_RE = re.compile(
+    r"(?:if let Some\(value\) = &self\.(\w+) \{\s*)?"
+    r"crate::serde::ser::SerializeStruct::serialize_field\(&mut state, \"([^\"]+)\", (?:&self\.(\w+)|value)\)"
+)
+MERGE_CALL_RE = re.compile(
+    r"crate::(?:merge_strategies::(list::map|list::set|list::atomic|map::granular|map::atomic)"
+    r"|DeepMerge::merge_from)\(\s*&mut self\.(\w+),"
+)
+MERGE_KEY_RE = re.compile(r"\|lhs, rhs\| lhs\.(\w+) == rhs\.\w+")
+REEXPORT_RE = re.compile(r"^pub use self::(\w+)::(\w+);$", re.M)
+
+
+@dataclass
+class Field:
+    """One struct field of a k8s-openapi type."""
+
+    rust_name: str
+    json_name: str
+    rust_type: str
+    strategy: str  # "default", "list::map", "list::set", "list::atomic", "map::granular", "map::atomic"
+    keys: list[str] = field(default_factory=list)  # JSON names of the list-map keys
+
+
+@dataclass
+class TypeInfo:
+    """One k8s-openapi type file."""
+
+    openapi_name: str
+    rust_name: str
+    module: str  # e.g. "api::core::v1"
+    fields: list[Field]
+    is_struct: bool  # false for newtypes and enums (Quantity, Time, IntOrString, RawExtension, ...)
+    is_resource: bool
+    is_listable: bool
+
+    @property
+    def rust_path(self) -> str:
+        return f"k8s_openapi::{self.module}::{self.rust_name}"
+
+    def json_field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.json_name == name), None)
+
+
+def default_source_dir() -> str:
+    pattern = os.path.expanduser("~/.cargo/registry/src/*/k8s-openapi-0.29.0/src/v1_37")
+    matches = sorted(glob.glob(pattern))
+    if not matches:
+        sys.exit(f"no k8s-openapi 0.29.0 sources found at {pattern}; pass the v1_37 directory as argument")
+    return matches[0]
+
+
+def expected_openapi_name(module: str, rust_name: str) -> str:
+    """The OpenAPI definition name that k8s-openapi's module layout implies for a type."""
+    parts = module.split("::")
+    if parts[0] in ("apiextensions_apiserver", "kube_aggregator"):
+        parts[0] = parts[0].replace("_", "-")
+    return "io.k8s." + ".".join(parts + [rust_name])
+
+
+def parse_type_file(path: str, module: str) -> TypeInfo | None:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    header = HEADER_RE.search(text)
+    if header is None:
+        return None
+    openapi_name = header.group(1)
+    struct = STRUCT_RE.search(text)
+    if struct is None:
+        # Newtype or enum: opaque to strategic merge patch.
+        m = re.search(r"^pub (?:struct|enum) (\w+)", text, re.M)
+        if m is None:
+            sys.exit(f"{path}: no type definition found")
+        return TypeInfo(openapi_name, m.group(1), module, [], False, False, False)
+    rust_name = struct.group(1)
+    rust_types = {m.group(1): m.group(2) for m in FIELD_RE.finditer(struct.group(2))}
+
+    json_names: dict[str, str] = {}
+    ser = text[text.index("impl crate::serde::Serialize for") :]
+    for m in SERIALIZE_RE.finditer(ser):
+        rust = m.group(1) or m.group(3)
+        if rust is not None:
+            json_names[rust] = m.group(2)
+
+    strategies: dict[str, tuple[str, list[str]]] = {}
+    merge_start = text.find("impl crate::DeepMerge for")
+    if merge_start >= 0:
+        merge = text[merge_start : text.index("\n}\n", merge_start)]
+        calls = list(MERGE_CALL_RE.finditer(merge))
+        for i, m in enumerate(calls):
+            strategy = m.group(1) or "default"
+            end = calls[i + 1].start() if i + 1 < len(calls) else len(merge)
+            keys = MERGE_KEY_RE.findall(merge[m.end() : end]) if strategy == "list::map" else []
+            strategies[m.group(2)] = (strategy, keys)
+
+    fields = []
+    for rust, rust_type in rust_types.items():
+        if rust not in json_names:
+            sys.exit(f"{path}: field {rust} is never serialized")
+        strategy, keys = strategies.get(rust, ("default", []))
+        # `keys` are Rust field names of the item type; load_types() turns them into JSON names.
+        fields.append(Field(rust, json_names[rust], rust_type, strategy, keys))
+    is_resource = f"impl crate::Resource for {rust_name} {{" in text
+    is_listable = f"impl crate::ListableResource for {rust_name} {{" in text
+    return TypeInfo(openapi_name, rust_name, module, fields, True, is_resource, is_listable)
+
+
+def load_types(src: str) -> dict[str, TypeInfo]:
+    """All types of the v1_37 module, by Rust path relative to the crate root (``api::core::v1::Pod``)."""
+    types: dict[str, TypeInfo] = {}
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames.sort()
+        if "mod.rs" not in filenames or dirpath == src:
+            continue
+        module = os.path.relpath(dirpath, src).replace(os.sep, "::")
+        with open(os.path.join(dirpath, "mod.rs"), encoding="utf-8") as f:
+            reexports = dict(REEXPORT_RE.findall(f.read()))
+        for filename in sorted(filenames):
+            if filename == "mod.rs" or not filename.endswith(".rs"):
+                continue
+            info = parse_type_file(os.path.join(dirpath, filename), module)
+            if info is None:
+                continue
+            if reexports.get(filename[:-3]) != info.rust_name:
+                sys.exit(f"{dirpath}/{filename}: {info.rust_name} is not re-exported from {module}")
+            if expected_openapi_name(module, info.rust_name) != info.openapi_name:
+                sys.exit(f"{dirpath}/{filename}: unexpected OpenAPI name {info.openapi_name}")
+            types[f"{module}::{info.rust_name}"] = info
+    if not types:
+        sys.exit(f"{src}: no k8s-openapi types found")
+    # Resolve list-map keys from Rust field names of the item type to JSON names.
+    for info in types.values():
+        for f in info.fields:
+            if f.strategy != "list::map":
+                continue
+            item = item_type(f.rust_type)
+            item_info = types.get(item.removeprefix("crate::")) if item else None
+            if item_info is None:
+                sys.exit(f"{info.openapi_name}.{f.json_name}: list-map items are not a known type")
+            by_rust = {x.rust_name: x.json_name for x in item_info.fields}
+            f.keys = [by_rust[k] for k in f.keys]
+    return types
+
+
+def strip_wrappers(rust_type: str) -> str:
+    """``Option<std::boxed::Box<T>>`` -> ``T``."""
+    for wrapper in ("Option<", "std::boxed::Box<"):
+        if rust_type.startswith(wrapper) and rust_type.endswith(">"):
+            rust_type = rust_type[len(wrapper) : -1]
+    return rust_type
+
+
+def item_type(rust_type: str) -> str | None:
+    """The element type of a ``Vec`` or the value type of a ``BTreeMap`` (None for other types)."""
+    t = strip_wrappers(rust_type)
+    if t.startswith("std::vec::Vec<"):
+        return t[len("std::vec::Vec<") : -1]
+    if t.startswith("std::collections::BTreeMap<std::string::String, "):
+        return t[len("std::collections::BTreeMap<std::string::String, ") : -1]
+    return None
+
+
+def object_name(rust_type: str, types: dict[str, TypeInfo]) -> str | None:
+    """The OpenAPI name of a struct type, or None for scalars and opaque types."""
+    t = strip_wrappers(rust_type)
+    if not t.startswith("crate::") or t in OPAQUE_RUST_TYPES:
+        return None
+    info = types.get(t.removeprefix("crate::"))
+    if info is None:
+        sys.exit(f"unknown type {t}")
+    return info.openapi_name if info.is_struct else None
+
+
+def smp_strategy(owner: TypeInfo, f: Field, types: dict[str, TypeInfo]) -> str | None:
+    """The Rust ``FieldSchema`` expression of a field, or None when SMP treats it like JSON merge patch."""
+    key = (owner.openapi_name, f.json_name)
+    t = strip_wrappers(f.rust_type)
+    if key in PATCH_STRATEGY_REPLACE:
+        return "MapAtomic"
+    if t.startswith("std::collections::BTreeMap<"):
+        value = item_type(t)
+        value_name = object_name(value, types) if value else None
+        return f'MapGranular(Some("{value_name}"))' if value_name else "MapGranular(None)"
+    if t.startswith("std::vec::Vec<"):
+        item = item_type(t)
+        item_name = object_name(item, types) if item else None
+        if f.strategy == "list::map" and len(f.keys) == 1 and key not in SSA_ONLY_LISTS:
+            keys = ", ".join(f'"{k}"' for k in f.keys)
+            item_expr = f'Some("{item_name}")' if item_name else "None"
+            return f"ListMap {{ keys: &[{keys}], item: {item_expr} }}"
+        if f.strategy == "list::set" and key not in SSA_ONLY_LISTS:
+            return "ListSet"
+        return "ListAtomic"
+    name = object_name(t, types)
+    return f'Object("{name}")' if name else None
+
+
+def check_override_tables(types: dict[str, TypeInfo]) -> None:
+    by_name = {t.openapi_name: t for t in types.values()}
+    for type_name, json_name in sorted(SSA_ONLY_LISTS | PATCH_STRATEGY_REPLACE):
+        info = by_name.get(type_name)
+        if info is None or info.json_field(json_name) is None:
+            sys.exit(f"override table names {type_name}.{json_name}, which k8s-openapi does not have")
+    for type_name, json_name in sorted(SSA_ONLY_LISTS):
+        f = by_name[type_name].json_field(json_name)
+        assert f is not None
+        if f.strategy not in ("list::map", "list::set") or (f.strategy == "list::map" and len(f.keys) != 1):
+            sys.exit(f"SSA_ONLY_LISTS names {type_name}.{json_name}, which is {f.strategy} {f.keys}")
+
+
+def render_smp_schema(types: dict[str, TypeInfo]) -> tuple[str, int, int]:
+    rows: list[tuple[str, list[tuple[str, str]]]] = []
+    for info in sorted(types.values(), key=lambda t: t.openapi_name):
+        if not info.is_struct:
+            continue
+        entries = []
+        for f in sorted(info.fields, key=lambda f: f.json_name):
+            expr = smp_strategy(info, f, types)
+            if expr is not None:
+                entries.append((f.json_name, expr))
+        if entries:
+            rows.append((info.openapi_name, entries))
+    field_count = sum(len(e) for _, e in rows)
+    out = [
+        "//! Strategic-merge-patch field table of the Kubernetes 1.37 built-in types.\n",
+        "//!\n",
+        f"//! Generated by `{GENERATOR}` from the k8s-openapi 0.29.0\n",
+        "//! sources (module `v1_37`); do not edit.\n",
+        "//!\n",
+        f"//! {len(rows)} types, {field_count} fields. Scalar fields and fields of opaque types (`Quantity`, `Time`,\n",
+        "//! `IntOrString`, `RawExtension`, `JSON`, ...) are not listed: patches treat them like JSON merge patch.\n",
+        "//! Entries follow Kubernetes' `patchStrategy` / `patchMergeKey` struct tags, which are what strategic\n",
+        "//! merge patch obeys, not the server-side-apply `listType` / `mapType` markers (see the generator).\n",
+        "\n",
+        "/// How strategic merge patch treats one field of a built-in type.\n",
+        "#[derive(Clone, Copy, Debug, PartialEq, Eq)]\n",
+        "pub(crate) enum FieldSchema {\n",
+        "    /// A nested object, merged key by key, whose fields are described under the given type name.\n",
+        "    Object(&'static str),\n",
+        "    /// A list merged item by item (`patchStrategy:\"merge\"` with a `patchMergeKey`): items with equal\n",
+        "    /// merge keys are merged, other patch items are appended. `item` names the item type.\n",
+        "    ListMap {\n",
+        "        /// The JSON names of the merge-key fields (one for every built-in type).\n",
+        "        keys: &'static [&'static str],\n",
+        "        /// The item type, when it is a described object.\n",
+        "        item: Option<&'static str>,\n",
+        "    },\n",
+        "    /// A list of scalars merged as a set (`patchStrategy:\"merge\"` without a merge key).\n",
+        "    ListSet,\n",
+        "    /// A list replaced as a whole by the patch's list.\n",
+        "    ListAtomic,\n",
+        "    /// A string-keyed map merged key by key; the value type when values are described objects.\n",
+        "    MapGranular(Option<&'static str>),\n",
+        "    /// A map or object replaced as a whole by the patch's value (`patchStrategy:\"replace\"`).\n",
+        "    MapAtomic,\n",
+        "}\n",
+        "\n",
+        "use FieldSchema::{ListAtomic, ListMap, ListSet, MapAtomic, MapGranular, Object};\n",
+        "\n",
+        "/// The schema of `json_field` in the built-in type `type_name` (an OpenAPI definition name such as\n",
+        "/// `io.k8s.api.core.v1.PodSpec`), or `None` if the type or the field is not described.\n",
+        "pub(crate) fn field(type_name: &str, json_field: &str) -> Option<FieldSchema> {\n",
+        "    let Ok(t) = TYPES.binary_search_by(|(name, _)| (*name).cmp(type_name)) else {\n",
+        "        return None;\n",
+        "    };\n",
+        "    let fields = TYPES[t].1;\n",
+        "    let Ok(f) = fields.binary_search_by(|(name, _)| (*name).cmp(json_field)) else {\n",
+        "        return None;\n",
+        "    };\n",
+        "    Some(fields[f].1)\n",
+        "}\n",
+        "\n",
+        "/// Per type (sorted by name): its described fields (sorted by JSON name).\n",
+        "type Table = &'static [(&'static str, &'static [(&'static str, FieldSchema)])];\n",
+        "\n",
+        "#[rustfmt::skip]\n",
+        "static TYPES: Table = &[\n",
+    ]
+    for name, entries in rows:
+        out.append(f'    ("{name}", &[\n')
+        for json_name, expr in entries:
+            out.append(f'        ("{json_name}", {expr}),\n')
+        out.append("    ]),\n")
+    out.append("];\n")
+    out += [
+        "\n",
+        "#[cfg(test)]\n",
+        "mod tests {\n",
+        "    use super::*;\n",
+        "\n",
+        "    #[test]\n",
+        "    fn the_table_is_sorted_so_binary_search_finds_every_entry() {\n",
+        "        assert!(TYPES.windows(2).all(|w| w[0].0 < w[1].0));\n",
+        "        for (_, fields) in TYPES {\n",
+        "            assert!(fields.windows(2).all(|w| w[0].0 < w[1].0));\n",
+        "        }\n",
+        "    }\n",
+        "}\n",
+    ]
+    return "".join(out), len(rows), field_count
+
+
+def render_resources(types: dict[str, TypeInfo]) -> tuple[str, int]:
+    resources = sorted((t for t in types.values() if t.is_resource), key=lambda t: t.openapi_name)
+    out = [
+        "//! Every Kubernetes 1.37 built-in kind that k8s-openapi 0.29.0 models as a `Resource`.\n",
+        "//!\n",
+        f"//! Generated by `{GENERATOR}`; do not edit.\n",
+        "\n",
+        "use super::BuiltinKind;\n",
+        "\n",
+        f"/// The {len(resources)} built-in kinds, sorted by OpenAPI definition name.\n",
+        "#[rustfmt::skip]\n",
+        "pub(crate) fn all() -> Vec<BuiltinKind> {\n",
+        "    vec![\n",
+    ]
+    for t in resources:
+        flags = (
+            f"listable: {str(t.is_listable).lower()}, "
+            f"has_spec: {str(t.json_field('spec') is not None).lower()}, "
+            f"has_status: {str(t.json_field('status') is not None).lower()}"
+        )
+        out.append(f'        BuiltinKind::of::<{t.rust_path}>("{t.openapi_name}", super::Flags {{ {flags} }}),\n')
+    out += ["    ]\n", "}\n"]
+    return "".join(out), len(resources)
+
+
+def main() -> None:
+    src = sys.argv[1] if len(sys.argv) > 1 else default_source_dir()
+    types = load_types(src)
+    check_override_tables(types)
+    crate_dir = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    schema, type_count, field_count = render_smp_schema(types)
+    resources, resource_count = render_resources(types)
+    for rel, text in (
+        ("src/patching/smp_schema.rs", schema),
+        ("src/builtin/resources_generated.rs", resources),
+    ):
+        path = os.path.join(crate_dir, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+    print(f"{resource_count} resources; SMP table: {type_count} types, {field_count} fields")
+
+
+if __name__ == "__main__":
+    main()

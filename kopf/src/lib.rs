@@ -1,0 +1,1 @@
+//! kopf-rs: placeholder

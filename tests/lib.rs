@@ -1,0 +1,1 @@
+//! Workspace-wide integration and conformance tests live in `it/`.
