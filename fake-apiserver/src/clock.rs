@@ -51,7 +51,7 @@ impl Clock {
 }
 
 /// RFC 3339 at whole seconds.
-pub fn rfc3339_seconds(t: Timestamp) -> String {
+pub(crate) fn rfc3339_seconds(t: Timestamp) -> String {
     let secs = Timestamp::from_second(t.as_second()).unwrap_or(t);
     secs.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }

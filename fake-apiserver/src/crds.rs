@@ -27,6 +27,8 @@ pub(crate) fn validate(crd: &Value) -> Result<(), Vec<StatusCause>> {
     let name = crd["metadata"]["name"].as_str().unwrap_or_default();
     if group.is_empty() {
         causes.push(cause("FieldValueRequired", "spec.group", "Required value"));
+    } else if !crate::validation::dns1123_subdomain(group).is_empty() {
+        causes.push(cause("FieldValueInvalid", "spec.group", format!("Invalid value: \"{group}\": must be a valid DNS subdomain")));
     } else if !group.contains('.') {
         causes.push(cause(
             "FieldValueInvalid",

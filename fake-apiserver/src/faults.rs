@@ -109,7 +109,7 @@ impl Fault {
 
 /// Which requests a rule applies to; unset parts match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FaultMatch {
+pub(crate) struct FaultMatch {
     verbs: Vec<Verb>,
     resource: Option<String>,
     namespace: Option<String>,

@@ -69,7 +69,7 @@ pub use resources::{Origin, ResourceInfo, ScaleSpec, StorageKey};
 pub use service::{Body, FakeService};
 pub use store::history::EventType;
 pub use store::objects::StoredObject;
-pub use watch::{WatchEvent, WatchStream};
+pub use watch::{BOOKMARK_INTERVAL, DEFAULT_WATCH_TIMEOUT, WatchEvent, WatchStream};
 
 /// An in-memory Kubernetes API server: the core plus ways to reach it.
 #[derive(Debug, Clone)]

@@ -168,7 +168,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 /// Orders Kubernetes versions as the API machinery does: GA before beta before alpha, higher
 /// numbers first, non-conforming names last in alphabetical order (`v2 > v1 > v1beta2 > v1beta1 > v1alpha1`).
-pub fn version_priority(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn version_priority(a: &str, b: &str) -> std::cmp::Ordering {
     fn parse(v: &str) -> Option<(u64, u8, u64)> {
         let rest = v.strip_prefix('v')?;
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
@@ -237,12 +237,6 @@ impl Registry {
         versions.first().map(|r| (*r).clone())
     }
 
-    /// The resource serving `apiVersion` + `kind` (used for ownerReferences and admission).
-    pub(crate) fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceInfo>> {
-        let (group, version) = split_api_version(api_version);
-        self.by_gvr.values().find(|r| r.group == group && r.version == version && r.kind == kind).cloned()
-    }
-
     /// Every served resource, ordered by group, version and plural.
     pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<ResourceInfo>> {
         self.by_gvr.values()
@@ -264,14 +258,6 @@ impl Registry {
                 (g.to_owned(), vs.into_iter().map(str::to_owned).collect())
             })
             .collect()
-    }
-}
-
-/// Splits `group/version` (or a bare core `version`).
-pub fn split_api_version(api_version: &str) -> (&str, &str) {
-    match api_version.rsplit_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", api_version),
     }
 }
 

@@ -815,6 +815,7 @@ fn validate_finalizers(finalizers: &[Value], causes: &mut Vec<Cause>) {
 /// `<Kind> "<name>" is invalid: <field>: <message>`, several causes as `[a, b]` (duplicates dropped),
 /// and just `<Kind> "<name>" is invalid` with no cause. `kind` is the qualified kind as the server
 /// prints a `GroupKind`: `Kind` for the core group, else `Kind.group` (`Deployment.apps`).
+#[cfg(test)]
 pub(crate) fn invalid_message(kind: &str, name: &str, causes: &[Cause]) -> String {
     invalid_message_of(kind, name, causes.iter().map(|c| (c.field.as_str(), c.message.as_str())))
 }

@@ -23,7 +23,6 @@ use tokio::time::Instant;
 use crate::cluster::{Shared, State};
 use crate::error::ApiError;
 use crate::faults::Fault;
-use crate::journal::Delivery;
 use crate::resources::{ResourceInfo, StorageKey};
 use crate::selectors::fields::FieldSelector;
 use crate::selectors::labels::LabelSelector;

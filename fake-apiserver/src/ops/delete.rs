@@ -168,7 +168,7 @@ impl State {
             }
         };
         if current.is_deleting() {
-            return Ok(Deleted::Pending(current)); // a repeated delete changes nothing
+            return self.delete_again(info, key, current, params);
         }
         let mut object = current.value();
         let mut finalizers = current.finalizers().to_vec();
@@ -221,6 +221,33 @@ impl State {
             self.tasks.push_back(Task::CleanCrd { name: key.1.clone() });
         }
         Ok(Deleted::Pending(stored))
+    }
+
+    /// A repeated delete changes nothing, except that a shorter grace period shortens a pending
+    /// graceful deletion (a grace of 0 finishes it once no finalizer is left).
+    fn delete_again(
+        &mut self,
+        info: &Arc<ResourceInfo>,
+        key: &ObjectKey,
+        current: Arc<StoredObject>,
+        params: &Params,
+    ) -> Result<Deleted> {
+        let mut object = current.value();
+        let pending = object["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+        let Some(requested) = params.grace_period_seconds.filter(|g| *g >= 0 && *g < pending) else {
+            return Ok(Deleted::Pending(current));
+        };
+        if params.dry_run {
+            return Ok(Deleted::Pending(current));
+        }
+        if requested == 0 && current.finalizers().is_empty() {
+            let removed = self.remove(info, key).ok_or_else(|| ApiError::not_found(&info.group_resource(), &key.1))?;
+            return Ok(Deleted::Removed(removed));
+        }
+        let when = self.clock.now() + jiff::SignedDuration::from_secs(requested);
+        object["metadata"]["deletionTimestamp"] = json!(crate::clock::rfc3339_seconds(when));
+        object["metadata"]["deletionGracePeriodSeconds"] = json!(requested);
+        Ok(Deleted::Pending(self.put(info, object, EventType::Modified)))
     }
 
     /// Follow-up of an object leaving storage.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::read::{object_key, pointer, scale_of};
+use super::read::{object_key, scale_of};
 use crate::cluster::State;
 use crate::crds;
 use crate::error::{ApiError, Result, StatusCause};
@@ -88,6 +88,7 @@ impl State {
             meta.remove("generation");
         }
         prepare_status_on_create(info, &mut object);
+        normalize_metadata(&mut object);
         if is_crd(info) {
             crds::validate(&object).map_err(|causes| ApiError::invalid(&info.kind, &info.group, &name, causes))?;
         }
@@ -240,6 +241,7 @@ impl State {
             result
         };
         result["metadata"]["resourceVersion"] = Value::String(current.resource_version().to_string());
+        normalize_metadata(&mut result);
         if sub.is_none() {
             self.validate_meta(info, &result, &name)?;
             if current.is_deleting() {
@@ -392,7 +394,8 @@ impl State {
 /// RBAC kinds (so `system:*` names work), DNS-1123 subdomains for the rest.
 fn name_rule(info: &ResourceInfo) -> NameRule {
     match (info.group.as_str(), info.plural.as_str()) {
-        ("", "namespaces" | "services") => NameRule::Dns1123Label,
+        ("", "namespaces") => NameRule::Dns1123Label,
+        ("", "services") => NameRule::Dns1035Label,
         ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
         _ => NameRule::Dns1123Subdomain,
     }
@@ -559,7 +562,15 @@ pub(crate) fn set_path(object: &mut Value, path: &str, value: Value) {
     at[*last] = value;
 }
 
-#[allow(dead_code)]
-fn read_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
-    pointer(object, path)
+/// `ObjectMeta` is a Go struct with `omitempty` fields: empty lists, maps and strings vanish when
+/// the real server stores an object, so they vanish here too.
+fn normalize_metadata(object: &mut Value) {
+    let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    meta.retain(|_, v| match v {
+        Value::Null => false,
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    });
 }

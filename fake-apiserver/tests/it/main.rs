@@ -1,0 +1,16 @@
+//! Conformance of fake-apiserver through `kube::Client`: one test per behaviour of the real API
+//! server, each named after it (reference/kubernetes-apiserver.md, rows R1–R29).
+
+mod common;
+
+mod crds;
+mod crud;
+mod deletion;
+mod errors;
+mod faults;
+mod lists;
+mod model;
+mod patches;
+mod runtime;
+mod subresources;
+mod watches;
