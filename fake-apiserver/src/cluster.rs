@@ -38,6 +38,8 @@ pub(crate) enum Task {
     CleanNamespace { name: String },
     /// A CRD is terminating: delete its objects, remove it when none are left.
     CleanCrd { name: String },
+    /// A CRD was created: accept its names, mark it established, serve it.
+    EstablishCrd { name: String },
 }
 
 /// The mutable state of a cluster. Guarded by one mutex, never held across an `.await`.
@@ -117,13 +119,23 @@ impl Cluster {
             tasks: VecDeque::new(),
             keys: BTreeMap::new(),
         };
-        let cluster = Self { shared: Arc::new(Shared { state: Mutex::new(state), in_flight: AtomicUsize::new(0), clock }) };
+        let cluster = Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                in_flight: AtomicUsize::new(0),
+                clock,
+            }),
+        };
         {
             let mut state = cluster.shared.lock();
             for ns in &config.namespaces {
-                let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                let body =
+                    serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
                 // The bootstrap namespaces are valid by construction; a failure here is a bug in the list.
-                if let Err(e) = state.create_as("kube-apiserver", &Request::new(Verb::Create, "", "v1", "namespaces").body(body)) {
+                if let Err(e) = state.create_as(
+                    "kube-apiserver",
+                    &Request::new(Verb::Create, "", "v1", "namespaces").body(body),
+                ) {
                     tracing::error!(namespace = %ns, error = %e, "bootstrap namespace rejected");
                 }
             }
@@ -140,7 +152,11 @@ impl Cluster {
         let _in_flight = InFlight::enter(&self.shared);
         let decision = {
             let mut state = self.shared.lock();
-            if state.faults.is_empty() { Default::default() } else { state.faults.decide(&req) }
+            if state.faults.is_empty() {
+                Default::default()
+            } else {
+                state.faults.decide(&req)
+            }
         };
         if !decision.latency.is_zero() {
             tokio::time::sleep(decision.latency).await;
@@ -204,15 +220,37 @@ impl Cluster {
     }
 
     /// The current version of an object, read directly (no journal, no faults).
-    pub fn object(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Arc<StoredObject>> {
-        let key = StorageKey { group: group.to_owned(), plural: plural.to_owned() };
-        self.shared.lock().stores.get(&key)?.get(&(namespace.to_owned(), name.to_owned())).cloned()
+    pub fn object(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<StoredObject>> {
+        let key = StorageKey {
+            group: group.to_owned(),
+            plural: plural.to_owned(),
+        };
+        self.shared
+            .lock()
+            .stores
+            .get(&key)?
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
     }
 
     /// Every object of a resource, in key order, read directly.
     pub fn objects(&self, group: &str, plural: &str) -> Vec<Arc<StoredObject>> {
-        let key = StorageKey { group: group.to_owned(), plural: plural.to_owned() };
-        self.shared.lock().stores.get(&key).map(|m| m.values().cloned().collect()).unwrap_or_default()
+        let key = StorageKey {
+            group: group.to_owned(),
+            plural: plural.to_owned(),
+        };
+        self.shared
+            .lock()
+            .stores
+            .get(&key)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Requests currently being handled (for settling).
@@ -255,8 +293,16 @@ impl Drop for InFlight<'_> {
 
 impl State {
     /// Dispatches a request to its operation.
-    fn execute(&mut self, shared: &Arc<Shared>, req: &Request, watch_fault: Option<Fault>) -> Result<Response> {
-        let info = self.registry.get(&req.group, &req.version, &req.plural).ok_or(ApiError::NoSuchResource)?;
+    fn execute(
+        &mut self,
+        shared: &Arc<Shared>,
+        req: &Request,
+        watch_fault: Option<Fault>,
+    ) -> Result<Response> {
+        let info = self
+            .registry
+            .get(&req.group, &req.version, &req.plural)
+            .ok_or(ApiError::NoSuchResource)?;
         self.check_scope(&info, req)?;
         let sub = req.subresource.as_deref();
         if let Some(sub) = sub
@@ -303,11 +349,16 @@ impl State {
 
     /// Whether any version of this storage key is still served.
     pub(crate) fn registry_has(&self, key: &StorageKey) -> bool {
-        self.registry.all().any(|r| r.group == key.group && r.plural == key.plural)
+        self.registry
+            .all()
+            .any(|r| r.group == key.group && r.plural == key.plural)
     }
 
     pub(crate) fn intern(&mut self, key: StorageKey) -> Arc<StorageKey> {
-        self.keys.entry(key.clone()).or_insert_with(|| Arc::new(key)).clone()
+        self.keys
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(key))
+            .clone()
     }
 
     pub(crate) fn current(&self, key: &StorageKey, object: &ObjectKey) -> Option<Arc<StoredObject>> {
@@ -316,24 +367,44 @@ impl State {
 
     /// Stores a new version of an object (created or changed) at the next resourceVersion and
     /// records the change for watches.
-    pub(crate) fn put(&mut self, info: &ResourceInfo, mut object: Value, kind: EventType) -> Arc<StoredObject> {
+    pub(crate) fn put(
+        &mut self,
+        info: &ResourceInfo,
+        mut object: Value,
+        kind: EventType,
+    ) -> Arc<StoredObject> {
         self.rv += 1;
         let rv = self.rv;
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
         let stored = Arc::new(StoredObject::new(&object, &info.selectable_fields));
         let key = self.intern(info.storage_key());
         let object_key = (stored.namespace().to_owned(), stored.name().to_owned());
-        let prev = self.stores.entry((*key).clone()).or_default().insert(object_key.clone(), stored.clone());
+        let prev = self
+            .stores
+            .entry((*key).clone())
+            .or_default()
+            .insert(object_key.clone(), stored.clone());
         self.reindex_owners(&key, &object_key, prev.as_deref(), Some(&stored));
-        self.by_uid.insert(stored.uid().to_owned(), ((*key).clone(), object_key));
-        self.history.push(Change { rv, key, kind, object: stored.clone(), prev });
+        self.by_uid
+            .insert(stored.uid().to_owned(), ((*key).clone(), object_key));
+        self.history.push(Change {
+            rv,
+            key,
+            kind,
+            object: stored.clone(),
+            prev,
+        });
         self.notify.send_replace(rv);
         stored
     }
 
     /// Removes an object from storage at the next resourceVersion; the `DELETED` event carries its
     /// last state. Queues the controllers' follow-up (dependents, namespace, CRD, foreground owners).
-    pub(crate) fn remove(&mut self, info: &ResourceInfo, object_key: &ObjectKey) -> Option<Arc<StoredObject>> {
+    pub(crate) fn remove(
+        &mut self,
+        info: &ResourceInfo,
+        object_key: &ObjectKey,
+    ) -> Option<Arc<StoredObject>> {
         let key = self.intern(info.storage_key());
         let prev = self.stores.get_mut(&*key)?.remove(object_key)?;
         self.rv += 1;
@@ -342,16 +413,32 @@ impl State {
         last["metadata"]["resourceVersion"] = Value::String(rv.to_string());
         let stored = Arc::new(StoredObject::new(&last, &info.selectable_fields));
         self.reindex_owners(&key, object_key, Some(&prev), None);
-        self.history.push(Change { rv, key: key.clone(), kind: EventType::Deleted, object: stored.clone(), prev: Some(prev) });
+        self.history.push(Change {
+            rv,
+            key: key.clone(),
+            kind: EventType::Deleted,
+            object: stored.clone(),
+            prev: Some(prev),
+        });
         self.notify.send_replace(rv);
         self.after_removal(info, &stored);
         Some(stored)
     }
 
-    fn reindex_owners(&mut self, key: &StorageKey, object: &ObjectKey, old: Option<&StoredObject>, new: Option<&StoredObject>) {
+    fn reindex_owners(
+        &mut self,
+        key: &StorageKey,
+        object: &ObjectKey,
+        old: Option<&StoredObject>,
+        new: Option<&StoredObject>,
+    ) {
         let entry = (key.clone(), object.clone());
-        let old_uids: BTreeSet<&str> = old.map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect()).unwrap_or_default();
-        let new_uids: BTreeSet<&str> = new.map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect()).unwrap_or_default();
+        let old_uids: BTreeSet<&str> = old
+            .map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect())
+            .unwrap_or_default();
+        let new_uids: BTreeSet<&str> = new
+            .map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect())
+            .unwrap_or_default();
         for uid in old_uids.difference(&new_uids) {
             if let Some(set) = self.dependents.get_mut(*uid) {
                 set.remove(&entry);
@@ -361,7 +448,10 @@ impl State {
             }
         }
         for uid in new_uids.difference(&old_uids) {
-            self.dependents.entry((*uid).to_owned()).or_default().insert(entry.clone());
+            self.dependents
+                .entry((*uid).to_owned())
+                .or_default()
+                .insert(entry.clone());
         }
     }
 
@@ -382,10 +472,19 @@ impl State {
     /// Five random characters for `generateName`, from the alphabet the real server uses.
     pub(crate) fn name_suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..5).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char).collect()
+        (0..5)
+            .map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char)
+            .collect()
     }
 
-    pub(crate) fn journal_delivery(&mut self, watch: u64, event: &'static str, rv: u64, namespace: &str, name: &str) {
+    pub(crate) fn journal_delivery(
+        &mut self,
+        watch: u64,
+        event: &'static str,
+        rv: u64,
+        namespace: &str,
+        name: &str,
+    ) {
         if self.journal.enabled() {
             let at = self.clock.elapsed();
             self.journal.delivery(Delivery {
@@ -415,8 +514,22 @@ impl State {
             ),
             Err(e) => (e.code(), None),
         };
-        let resource = if req.group.is_empty() { req.plural.clone() } else { format!("{}.{}", req.plural, req.group) };
-        self.journal_op(&req.actor, req.verb, resource, req.subresource.clone(), req.namespace.clone(), req.name.clone(), code, rv, fault);
+        let resource = if req.group.is_empty() {
+            req.plural.clone()
+        } else {
+            format!("{}.{}", req.plural, req.group)
+        };
+        self.journal_op(
+            &req.actor,
+            req.verb,
+            resource,
+            req.subresource.clone(),
+            req.namespace.clone(),
+            req.name.clone(),
+            code,
+            rv,
+            fault,
+        );
     }
 
     /// Records an operation (a client's or an internal controller's).

@@ -11,10 +11,13 @@ use crate::cluster::State;
 use crate::error::StatusCause;
 use crate::resources::{Origin, ResourceInfo, ScaleSpec, StorageKey};
 use crate::store::history::EventType;
-use crate::store::objects::StoredObject;
 
 fn cause(reason: &str, field: &str, message: impl Into<String>) -> StatusCause {
-    StatusCause { reason: reason.to_owned(), message: message.into(), field: field.to_owned() }
+    StatusCause {
+        reason: reason.to_owned(),
+        message: message.into(),
+        field: field.to_owned(),
+    }
 }
 
 /// Validates a CRD the way the apiextensions server does for the rules clients hit in practice.
@@ -28,7 +31,11 @@ pub(crate) fn validate(crd: &Value) -> Result<(), Vec<StatusCause>> {
     if group.is_empty() {
         causes.push(cause("FieldValueRequired", "spec.group", "Required value"));
     } else if !crate::validation::dns1123_subdomain(group).is_empty() {
-        causes.push(cause("FieldValueInvalid", "spec.group", format!("Invalid value: \"{group}\": must be a valid DNS subdomain")));
+        causes.push(cause(
+            "FieldValueInvalid",
+            "spec.group",
+            format!("Invalid value: \"{group}\": must be a valid DNS subdomain"),
+        ));
     } else if !group.contains('.') {
         causes.push(cause(
             "FieldValueInvalid",
@@ -66,24 +73,42 @@ pub(crate) fn validate(crd: &Value) -> Result<(), Vec<StatusCause>> {
     }
     let versions = spec["versions"].as_array().map(Vec::as_slice).unwrap_or_default();
     if versions.is_empty() {
-        causes.push(cause("FieldValueInvalid", "spec.versions", "Invalid value: null: must have exactly one version marked as storage version"));
+        causes.push(cause(
+            "FieldValueInvalid",
+            "spec.versions",
+            "Invalid value: null: must have exactly one version marked as storage version",
+        ));
     } else {
-        let storage = versions.iter().filter(|v| v["storage"].as_bool() == Some(true)).count();
+        let storage = versions
+            .iter()
+            .filter(|v| v["storage"].as_bool() == Some(true))
+            .count();
         if storage != 1 {
             causes.push(cause(
                 "FieldValueInvalid",
                 "spec.versions",
-                format!("Invalid value: {}: must have exactly one version marked as storage version", versions.len()),
+                format!(
+                    "Invalid value: {}: must have exactly one version marked as storage version",
+                    versions.len()
+                ),
             ));
         }
         for (i, v) in versions.iter().enumerate() {
             let vname = v["name"].as_str().unwrap_or_default();
             if vname.is_empty() || !crate::validation::dns1035_label(vname).is_empty() {
-                causes.push(cause("FieldValueInvalid", &format!("spec.versions[{i}].name"), format!("Invalid value: \"{vname}\": a DNS-1035 label")));
+                causes.push(cause(
+                    "FieldValueInvalid",
+                    &format!("spec.versions[{i}].name"),
+                    format!("Invalid value: \"{vname}\": a DNS-1035 label"),
+                ));
             }
         }
         if !versions.iter().any(|v| v["served"].as_bool() == Some(true)) {
-            causes.push(cause("FieldValueInvalid", "spec.versions", "Invalid value: must have at least one served version"));
+            causes.push(cause(
+                "FieldValueInvalid",
+                "spec.versions",
+                "Invalid value: must have at least one served version",
+            ));
         }
     }
     if causes.is_empty() { Ok(()) } else { Err(causes) }
@@ -95,12 +120,20 @@ pub(crate) fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
     let names = &spec["names"];
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
     };
     let kind = text(&names["kind"]);
     let plural = text(&names["plural"]);
-    let singular = names["singular"].as_str().map(str::to_owned).unwrap_or_else(|| kind.to_lowercase());
-    let list_kind = names["listKind"].as_str().map(str::to_owned).unwrap_or_else(|| format!("{kind}List"));
+    let singular = names["singular"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| kind.to_lowercase());
+    let list_kind = names["listKind"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{kind}List"));
     let versions = spec["versions"].as_array().cloned().unwrap_or_default();
     let storage_version = versions
         .iter()
@@ -113,9 +146,20 @@ pub(crate) fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
         .map(|v| {
             let sub = &v["subresources"];
             let scale = sub["scale"].as_object().map(|s| ScaleSpec {
-                spec_replicas_path: s.get("specReplicasPath").and_then(Value::as_str).unwrap_or(".spec.replicas").to_owned(),
-                status_replicas_path: s.get("statusReplicasPath").and_then(Value::as_str).unwrap_or(".status.replicas").to_owned(),
-                label_selector_path: s.get("labelSelectorPath").and_then(Value::as_str).map(str::to_owned),
+                spec_replicas_path: s
+                    .get("specReplicasPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or(".spec.replicas")
+                    .to_owned(),
+                status_replicas_path: s
+                    .get("statusReplicasPath")
+                    .and_then(Value::as_str)
+                    .unwrap_or(".status.replicas")
+                    .to_owned(),
+                label_selector_path: s
+                    .get("labelSelectorPath")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             });
             let selectable_fields = v["selectableFields"]
                 .as_array()
@@ -141,7 +185,10 @@ pub(crate) fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
                 listable: true,
                 tracks_generation: true,
                 selectable_fields,
-                printer_columns: v["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
+                printer_columns: v["additionalPrinterColumns"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
                 origin: Origin::Custom {
                     crd: text(&crd["metadata"]["name"]),
                     storage_version: storage_version.clone(),
@@ -153,9 +200,15 @@ pub(crate) fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
 }
 
 impl State {
-    /// The apiextensions controller's part of a create: accept the names, mark the CRD established,
-    /// and serve its versions. Returns the created version (the controller's write follows it).
-    pub(crate) fn establish_crd(&mut self, created: &Arc<StoredObject>) -> Arc<StoredObject> {
+    /// The apiextensions controller's part of a create: accept the names, mark the CRD established.
+    pub(crate) fn establish_crd(&mut self, name: &str) {
+        let key = StorageKey {
+            group: "apiextensions.k8s.io".into(),
+            plural: "customresourcedefinitions".into(),
+        };
+        let Some(created) = self.current(&key, &(String::new(), name.to_owned())) else {
+            return;
+        };
         let mut crd = created.value();
         let names = crd["spec"]["names"].clone();
         let mut accepted = names.clone();
@@ -181,7 +234,10 @@ impl State {
             ],
             "storedVersions": storage,
         });
-        if let Some(info) = self.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions") {
+        if let Some(info) = self
+            .registry
+            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        {
             let rv = {
                 let stored = self.put(&info, crd.clone(), EventType::Modified);
                 stored.resource_version()
@@ -199,7 +255,6 @@ impl State {
             );
         }
         self.register_crd(&crd);
-        created.clone()
     }
 
     /// (Re-)serves a CRD's versions.
@@ -217,7 +272,10 @@ impl State {
     pub(crate) fn unregister_crd(&mut self, crd: &Value) {
         let key = StorageKey {
             group: crd["spec"]["group"].as_str().unwrap_or_default().to_owned(),
-            plural: crd["spec"]["names"]["plural"].as_str().unwrap_or_default().to_owned(),
+            plural: crd["spec"]["names"]["plural"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         };
         self.registry.remove_storage(&key);
         self.stores.remove(&key);

@@ -33,8 +33,10 @@ pub(crate) fn core_versions() -> Value {
 }
 
 fn group_doc(name: &str, versions: &[String]) -> Value {
-    let entries: Vec<Value> =
-        versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
+    let entries: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+        .collect();
     json!({
         "name": name,
         "versions": entries,
@@ -53,7 +55,10 @@ pub(crate) fn groups(registry: &Registry) -> Value {
 }
 
 pub(crate) fn group(registry: &Registry, name: &str) -> Option<Value> {
-    let (_, versions) = registry.groups().into_iter().find(|(g, _)| g == name && !g.is_empty())?;
+    let (_, versions) = registry
+        .groups()
+        .into_iter()
+        .find(|(g, _)| g == name && !g.is_empty())?;
     let mut doc = group_doc(name, &versions);
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
@@ -64,20 +69,40 @@ pub(crate) fn group(registry: &Registry, name: &str) -> Option<Value> {
 pub(crate) fn subresources(info: &ResourceInfo) -> Vec<(String, String, String, String, Vec<&'static str>)> {
     let mut subs = Vec::new();
     if info.status {
-        subs.push(("status".to_owned(), info.kind.clone(), String::new(), String::new(), vec!["get", "patch", "update"]));
+        subs.push((
+            "status".to_owned(),
+            info.kind.clone(),
+            String::new(),
+            String::new(),
+            vec!["get", "patch", "update"],
+        ));
     }
     if info.scale.is_some() {
-        subs.push(("scale".to_owned(), "Scale".to_owned(), "autoscaling".to_owned(), "v1".to_owned(), vec!["get", "patch", "update"]));
+        subs.push((
+            "scale".to_owned(),
+            "Scale".to_owned(),
+            "autoscaling".to_owned(),
+            "v1".to_owned(),
+            vec!["get", "patch", "update"],
+        ));
     }
     if info.group.is_empty() && info.plural == "namespaces" {
-        subs.push(("finalize".to_owned(), "Namespace".to_owned(), String::new(), String::new(), vec!["update"]));
+        subs.push((
+            "finalize".to_owned(),
+            "Namespace".to_owned(),
+            String::new(),
+            String::new(),
+            vec!["update"],
+        ));
     }
     subs
 }
 
 pub(crate) fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let resources: Vec<&std::sync::Arc<ResourceInfo>> =
-        registry.all().filter(|r| r.group == group && r.version == version).collect();
+    let resources: Vec<&std::sync::Arc<ResourceInfo>> = registry
+        .all()
+        .filter(|r| r.group == group && r.version == version)
+        .collect();
     if resources.is_empty() {
         return None;
     }
@@ -112,6 +137,12 @@ pub(crate) fn resource_list(registry: &Registry, group: &str, version: &str) -> 
             entries.push(entry);
         }
     }
-    let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}))
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}),
+    )
 }

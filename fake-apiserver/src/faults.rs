@@ -55,12 +55,16 @@ impl Fault {
 
     /// 503 ServiceUnavailable.
     pub fn service_unavailable() -> Self {
-        Self::Error(ApiError::ServiceUnavailable("the server is currently unable to handle the request".to_owned()))
+        Self::Error(ApiError::ServiceUnavailable(
+            "the server is currently unable to handle the request".to_owned(),
+        ))
     }
 
     /// 504 Timeout.
     pub fn gateway_timeout() -> Self {
-        Self::Error(ApiError::Timeout("the server was unable to return a response in the time allotted".to_owned()))
+        Self::Error(ApiError::Timeout(
+            "the server was unable to return a response in the time allotted".to_owned(),
+        ))
     }
 
     /// 410 Gone on a watch.
@@ -120,8 +124,14 @@ pub(crate) struct FaultMatch {
 impl FaultMatch {
     fn matches(&self, req: &Request) -> bool {
         (self.verbs.is_empty() || self.verbs.contains(&req.verb))
-            && self.resource.as_ref().is_none_or(|r| r == &req.plural || *r == format!("{}.{}", req.plural, req.group))
-            && self.namespace.as_ref().is_none_or(|n| req.namespace.as_ref() == Some(n))
+            && self
+                .resource
+                .as_ref()
+                .is_none_or(|r| r == &req.plural || *r == format!("{}.{}", req.plural, req.group))
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|n| req.namespace.as_ref() == Some(n))
             && self.name.as_ref().is_none_or(|n| req.name.as_ref() == Some(n))
             && self.subresource.as_ref().is_none_or(|s| &req.subresource == s)
     }
@@ -141,7 +151,14 @@ pub struct FaultRule {
 impl FaultRule {
     /// A rule that injects `fault` into every matching request until limited.
     pub fn new(fault: Fault) -> Self {
-        Self { matcher: FaultMatch::default(), fault, nth: 1, times: None, seen: 0, fired: 0 }
+        Self {
+            matcher: FaultMatch::default(),
+            fault,
+            nth: 1,
+            times: None,
+            seen: 0,
+            fired: 0,
+        }
     }
 
     /// Only requests with this verb (may be given several times).
@@ -233,7 +250,12 @@ impl RandomFaults {
     /// Each matching request gets one of `faults` (uniformly) with probability `rate`, decided by an
     /// RNG seeded with `seed`.
     pub fn new(seed: u64, rate: f64, faults: Vec<Fault>) -> Self {
-        Self { matcher: FaultMatch::default(), faults, rate: rate.clamp(0.0, 1.0), rng: fastrand::Rng::with_seed(seed) }
+        Self {
+            matcher: FaultMatch::default(),
+            faults,
+            rate: rate.clamp(0.0, 1.0),
+            rng: fastrand::Rng::with_seed(seed),
+        }
     }
 
     /// Only requests with this verb (may be given several times).
@@ -254,8 +276,11 @@ impl RandomFaults {
         if self.faults.is_empty() || !self.matcher.matches(req) {
             return None;
         }
-        let candidates: Vec<&Fault> =
-            self.faults.iter().filter(|f| !f.is_watch_only() || req.verb == Verb::Watch).collect();
+        let candidates: Vec<&Fault> = self
+            .faults
+            .iter()
+            .filter(|f| !f.is_watch_only() || req.verb == Verb::Watch)
+            .collect();
         if candidates.is_empty() || self.rng.f64() >= self.rate {
             return None;
         }
@@ -336,30 +361,52 @@ mod tests {
     use super::*;
 
     fn patch(name: &str) -> Request {
-        Request::new(Verb::Patch, "kopf.dev", "v1", "kopfexamples").namespace("default").name(name)
+        Request::new(Verb::Patch, "kopf.dev", "v1", "kopfexamples")
+            .namespace("default")
+            .name(name)
     }
 
     #[test]
     fn the_third_patch_of_an_object_gets_a_conflict_once() {
         let mut plan = FaultPlan::default();
-        plan.add(FaultRule::new(Fault::conflict()).verb(Verb::Patch).resource("kopfexamples").name("ex1").nth(3).once());
-        let codes: Vec<Option<u16>> =
-            (0..5).map(|_| plan.decide(&patch("ex1")).error.map(|e| e.code())).collect();
+        plan.add(
+            FaultRule::new(Fault::conflict())
+                .verb(Verb::Patch)
+                .resource("kopfexamples")
+                .name("ex1")
+                .nth(3)
+                .once(),
+        );
+        let codes: Vec<Option<u16>> = (0..5)
+            .map(|_| plan.decide(&patch("ex1")).error.map(|e| e.code()))
+            .collect();
         assert_eq!(codes, vec![None, None, Some(409), None, None]);
-        assert!(plan.decide(&patch("ex2")).error.is_none(), "other objects are not hit");
+        assert!(
+            plan.decide(&patch("ex2")).error.is_none(),
+            "other objects are not hit"
+        );
     }
 
     #[test]
     fn random_faults_repeat_for_the_same_seed() {
         let run = |seed| {
             let mut plan = FaultPlan::default();
-            plan.add_random(RandomFaults::new(seed, 0.3, vec![Fault::service_unavailable(), Fault::internal_error()]));
-            (0..200).map(|_| plan.decide(&patch("x")).error.map(|e| e.code())).collect::<Vec<_>>()
+            plan.add_random(RandomFaults::new(
+                seed,
+                0.3,
+                vec![Fault::service_unavailable(), Fault::internal_error()],
+            ));
+            (0..200)
+                .map(|_| plan.decide(&patch("x")).error.map(|e| e.code()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
         let hits = run(7).iter().filter(|c| c.is_some()).count();
-        assert!((30..90).contains(&hits), "about 30% of 200 requests fail, got {hits}");
+        assert!(
+            (30..90).contains(&hits),
+            "about 30% of 200 requests fail, got {hits}"
+        );
     }
 
     #[test]

@@ -78,7 +78,13 @@ pub struct Journal {
 
 impl Journal {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { records: VecDeque::new(), capacity, next_seq: 0, dropped: 0, enabled: capacity > 0 }
+        Self {
+            records: VecDeque::new(),
+            capacity,
+            next_seq: 0,
+            dropped: 0,
+            enabled: capacity > 0,
+        }
     }
 
     fn push(&mut self, record: Record) {

@@ -129,7 +129,9 @@ impl Default for Builder {
                 base_time: DEFAULT_BASE_TIME.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH),
                 history: 100_000,
                 journal: 100_000,
-                namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"].map(String::from).to_vec(),
+                namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"]
+                    .map(String::from)
+                    .to_vec(),
             },
         }
     }
@@ -172,6 +174,8 @@ impl Builder {
 
     /// Builds the server. Call it inside the tokio runtime whose clock it should follow.
     pub fn build(self) -> FakeApiServer {
-        FakeApiServer { cluster: Cluster::new(&self.config) }
+        FakeApiServer {
+            cluster: Cluster::new(&self.config),
+        }
     }
 }

@@ -38,17 +38,25 @@ pub(crate) struct Target {
 
 /// Parses a request path.
 pub(crate) fn route(path: &str) -> Option<Route> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     match segments.as_slice() {
         ["version"] => Some(Route::Version),
         ["healthz" | "livez" | "readyz", ..] => Some(Route::Health),
         ["api"] => Some(Route::CoreVersions),
         ["apis"] => Some(Route::Groups),
         ["apis", group] => Some(Route::Group((*group).to_owned())),
-        ["api", version] => Some(Route::ResourceList { group: String::new(), version: (*version).to_owned() }),
-        ["apis", group, version] => {
-            Some(Route::ResourceList { group: (*group).to_owned(), version: (*version).to_owned() })
-        }
+        ["api", version] => Some(Route::ResourceList {
+            group: String::new(),
+            version: (*version).to_owned(),
+        }),
+        ["apis", group, version] => Some(Route::ResourceList {
+            group: (*group).to_owned(),
+            version: (*version).to_owned(),
+        }),
         ["api", version, rest @ ..] => resource("", version, rest),
         ["apis", group, version, rest @ ..] => resource(group, version, rest),
         _ => None,
@@ -85,7 +93,9 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Option<Route> {
 pub(crate) fn params(query: Option<&str>) -> Result<(Params, bool)> {
     let mut p = Params::default();
     let mut watch = false;
-    let bad = |key: &str, value: &str| ApiError::BadRequest(format!("invalid value {value:?} for query parameter {key:?}"));
+    let bad = |key: &str, value: &str| {
+        ApiError::BadRequest(format!("invalid value {value:?} for query parameter {key:?}"))
+    };
     let flag = |key: &str, value: &str| match value {
         "" | "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
@@ -101,7 +111,9 @@ pub(crate) fn params(query: Option<&str>) -> Result<(Params, bool)> {
             "continue" => p.continue_token = Some(value),
             "resourceVersion" => p.resource_version = Some(value),
             "resourceVersionMatch" => p.resource_version_match = Some(value),
-            "timeoutSeconds" => p.timeout_seconds = Some(value.parse().map_err(|_| bad("timeoutSeconds", &value))?),
+            "timeoutSeconds" => {
+                p.timeout_seconds = Some(value.parse().map_err(|_| bad("timeoutSeconds", &value))?)
+            }
             "allowWatchBookmarks" => p.allow_watch_bookmarks = flag("allowWatchBookmarks", &value)?,
             "sendInitialEvents" => p.send_initial_events = Some(flag("sendInitialEvents", &value)?),
             "dryRun" => {
@@ -143,9 +155,25 @@ mod tests {
     #[test]
     fn core_and_group_paths_with_and_without_namespaces_are_told_apart() {
         let t = target(route("/api/v1/namespaces/default/configmaps/cm"));
-        assert_eq!((t.group.as_str(), t.plural.as_str(), t.namespace.as_deref(), t.name.as_deref()), ("", "configmaps", Some("default"), Some("cm")));
+        assert_eq!(
+            (
+                t.group.as_str(),
+                t.plural.as_str(),
+                t.namespace.as_deref(),
+                t.name.as_deref()
+            ),
+            ("", "configmaps", Some("default"), Some("cm"))
+        );
         let t = target(route("/apis/apps/v1/deployments"));
-        assert_eq!((t.group.as_str(), t.version.as_str(), t.plural.as_str(), t.namespace), ("apps", "v1", "deployments", None));
+        assert_eq!(
+            (
+                t.group.as_str(),
+                t.version.as_str(),
+                t.plural.as_str(),
+                t.namespace
+            ),
+            ("apps", "v1", "deployments", None)
+        );
         let t = target(route("/apis/kopf.dev/v1/namespaces/ns1/kopfexamples/ex1/status"));
         assert_eq!(t.subresource.as_deref(), Some("status"));
     }
@@ -153,9 +181,15 @@ mod tests {
     #[test]
     fn a_namespace_and_its_finalize_subresource_are_not_namespaced_requests() {
         let t = target(route("/api/v1/namespaces/ns1"));
-        assert_eq!((t.plural.as_str(), t.name.as_deref(), t.namespace), ("namespaces", Some("ns1"), None));
+        assert_eq!(
+            (t.plural.as_str(), t.name.as_deref(), t.namespace),
+            ("namespaces", Some("ns1"), None)
+        );
         let t = target(route("/api/v1/namespaces/ns1/finalize"));
-        assert_eq!((t.plural.as_str(), t.subresource.as_deref()), ("namespaces", Some("finalize")));
+        assert_eq!(
+            (t.plural.as_str(), t.subresource.as_deref()),
+            ("namespaces", Some("finalize"))
+        );
         let t = target(route("/api/v1/namespaces/ns1/pods"));
         assert_eq!((t.plural.as_str(), t.namespace.as_deref()), ("pods", Some("ns1")));
     }
@@ -165,14 +199,23 @@ mod tests {
         assert_eq!(route("/api"), Some(Route::CoreVersions));
         assert_eq!(route("/apis/"), Some(Route::Groups));
         assert_eq!(route("/apis/apps"), Some(Route::Group("apps".into())));
-        assert_eq!(route("/api/v1"), Some(Route::ResourceList { group: String::new(), version: "v1".into() }));
+        assert_eq!(
+            route("/api/v1"),
+            Some(Route::ResourceList {
+                group: String::new(),
+                version: "v1".into()
+            })
+        );
         assert_eq!(route("/version"), Some(Route::Version));
         assert_eq!(route("/nonsense/path"), None);
     }
 
     #[test]
     fn query_parameters_are_decoded_leniently_and_bad_numbers_are_rejected() {
-        let (p, watch) = params(Some("&watch=true&labelSelector=a%3Db%2Cc+in+%28x%29&timeoutSeconds=290&allowWatchBookmarks=true")).unwrap();
+        let (p, watch) = params(Some(
+            "&watch=true&labelSelector=a%3Db%2Cc+in+%28x%29&timeoutSeconds=290&allowWatchBookmarks=true",
+        ))
+        .unwrap();
         assert!(watch && p.allow_watch_bookmarks);
         assert_eq!(p.label_selector.as_deref(), Some("a=b,c in (x)"));
         assert_eq!(p.timeout_seconds, Some(290));

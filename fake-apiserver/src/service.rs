@@ -74,16 +74,24 @@ where
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) => return error(&ApiError::BadRequest(format!("unable to read the request body: {e}"))),
+        Err(e) => {
+            return error(&ApiError::BadRequest(format!(
+                "unable to read the request body: {e}"
+            )));
+        }
     };
-    let Some(route) = routing::route(parts.uri.path()) else { return error(&ApiError::NoSuchResource) };
+    let Some(route) = routing::route(parts.uri.path()) else {
+        return error(&ApiError::NoSuchResource);
+    };
     let discovery_doc = match &route {
         Route::Version => Some(discovery::version()),
         Route::Health => return plain(StatusCode::OK, "ok"),
         Route::CoreVersions => Some(discovery::core_versions()),
         Route::Groups => Some(cluster.with_registry(discovery::groups)),
         Route::Group(g) => cluster.with_registry(|r| discovery::group(r, g)),
-        Route::ResourceList { group, version } => cluster.with_registry(|r| discovery::resource_list(r, group, version)),
+        Route::ResourceList { group, version } => {
+            cluster.with_registry(|r| discovery::resource_list(r, group, version))
+        }
         Route::Resource(_) => None,
     };
     let Route::Resource(target) = route else {
@@ -115,9 +123,17 @@ fn build_request(parts: &http::request::Parts, target: &Target, body: &Bytes) ->
         (&Method::PATCH, _) => Verb::Patch,
         (&Method::DELETE, true) => Verb::Delete,
         (&Method::DELETE, false) => Verb::DeleteCollection,
-        (method, _) => return Err(ApiError::MethodNotAllowed(format!("the server does not allow this method on the requested resource: {method}"))),
+        (method, _) => {
+            return Err(ApiError::MethodNotAllowed(format!(
+                "the server does not allow this method on the requested resource: {method}"
+            )));
+        }
     };
-    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let patch_type = if verb == Verb::Patch {
         Some(PatchType::from_content_type(content_type).ok_or_else(|| {
             ApiError::UnsupportedMediaType(format!(
@@ -132,13 +148,22 @@ fn build_request(parts: &http::request::Parts, target: &Target, body: &Bytes) ->
     let decoded = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        Some(decode_body(body, patch_type == Some(PatchType::Apply) || content_type.contains("yaml"))?)
+        Some(decode_body(
+            body,
+            patch_type == Some(PatchType::Apply) || content_type.contains("yaml"),
+        )?)
     };
     let actor = params
         .field_manager
         .clone()
-        .or_else(|| parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned))
-        .unwrap_or_default();
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "client".to_owned());
     Ok(Request {
         verb,
         group: target.group.clone(),
@@ -159,20 +184,35 @@ fn decode_body(body: &[u8], yaml: bool) -> Result<Value, ApiError> {
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
         Err(e) if yaml => {
-            let text = std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the request body is not UTF-8".to_owned()))?;
-            serde_saphyr::from_str(text).map_err(|y| ApiError::BadRequest(format!("error decoding YAML: {y} (as JSON: {e})")))
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::BadRequest("the request body is not UTF-8".to_owned()))?;
+            serde_saphyr::from_str(text)
+                .map_err(|y| ApiError::BadRequest(format!("error decoding YAML: {y} (as JSON: {e})")))
         }
-        Err(e) => Err(ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
     }
 }
 
 fn shape(headers: &http::HeaderMap) -> Shape {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if accept.contains("as=PartialObjectMetadata") { Shape::Metadata } else { Shape::Full }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if accept.contains("as=PartialObjectMetadata") {
+        Shape::Metadata
+    } else {
+        Shape::Full
+    }
 }
 
 fn api_version_of(target: &Target) -> String {
-    if target.group.is_empty() { target.version.clone() } else { format!("{}/{}", target.group, target.version) }
+    if target.group.is_empty() {
+        target.version.clone()
+    } else {
+        format!("{}/{}", target.group, target.version)
+    }
 }
 
 fn present(object: &StoredObject, api_version: &str, shape: Shape) -> Bytes {
@@ -196,11 +236,17 @@ fn respond(target: &Target, verb: Verb, response: Response, shape: Shape) -> htt
         Response::Watch(stream) => {
             let info = stream.info().clone();
             let lines = stream.map(move |event| {
-                Ok::<_, Infallible>(http_body::Frame::data(event.to_json_line(&info, |o| present(o, &api_version, shape))))
+                Ok::<_, Infallible>(http_body::Frame::data(
+                    event.to_json_line(&info, |o| present(o, &api_version, shape)),
+                ))
             });
             let mut response = http::Response::new(StreamBody::new(lines).boxed_unsync());
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response.headers_mut().insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+                .headers_mut()
+                .insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
             response
         }
     }
@@ -226,7 +272,9 @@ fn list_bytes(list: &ListResult, api_version: &str, shape: Shape) -> Bytes {
 fn bytes_response(code: StatusCode, bytes: Bytes) -> http::Response<Body> {
     let mut response = http::Response::new(Full::new(bytes).boxed_unsync());
     *response.status_mut() = code;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -237,7 +285,10 @@ fn json_response(code: StatusCode, value: &Value) -> http::Response<Body> {
 fn plain(code: StatusCode, text: &'static str) -> http::Response<Body> {
     let mut response = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed_unsync());
     *response.status_mut() = code;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

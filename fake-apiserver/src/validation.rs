@@ -817,7 +817,11 @@ fn validate_finalizers(finalizers: &[Value], causes: &mut Vec<Cause>) {
 /// prints a `GroupKind`: `Kind` for the core group, else `Kind.group` (`Deployment.apps`).
 #[cfg(test)]
 pub(crate) fn invalid_message(kind: &str, name: &str, causes: &[Cause]) -> String {
-    invalid_message_of(kind, name, causes.iter().map(|c| (c.field.as_str(), c.message.as_str())))
+    invalid_message_of(
+        kind,
+        name,
+        causes.iter().map(|c| (c.field.as_str(), c.message.as_str())),
+    )
 }
 
 /// [`invalid_message`] over `(field, message)` pairs, for causes of any type.
@@ -828,7 +832,11 @@ pub(crate) fn invalid_message_of<'a>(
 ) -> String {
     let mut seen: Vec<String> = Vec::new();
     for (field, message) in causes {
-        let line = if field.is_empty() { message.to_owned() } else { format!("{field}: {message}") };
+        let line = if field.is_empty() {
+            message.to_owned()
+        } else {
+            format!("{field}: {message}")
+        };
         if !seen.contains(&line) {
             seen.push(line);
         }

@@ -96,12 +96,17 @@ impl WatchEvent {
         line.extend_from_slice(b"\",\"object\":");
         match self {
             Self::Added(o) | Self::Modified(o) | Self::Deleted(o) => line.extend_from_slice(&present(o)),
-            Self::Bookmark { resource_version, initial_events_end } => {
-                let mut metadata = json!({"resourceVersion": resource_version.to_string(), "creationTimestamp": null});
+            Self::Bookmark {
+                resource_version,
+                initial_events_end,
+            } => {
+                let mut metadata =
+                    json!({"resourceVersion": resource_version.to_string(), "creationTimestamp": null});
                 if *initial_events_end {
                     metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
                 }
-                let object = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata});
+                let object =
+                    json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata});
                 line.extend_from_slice(&serde_json::to_vec(&object).unwrap_or_default());
             }
             Self::Error(e) => line.extend_from_slice(&serde_json::to_vec(&e.to_status()).unwrap_or_default()),
@@ -203,7 +208,10 @@ pub struct WatchStream {
 
 impl std::fmt::Debug for WatchStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WatchStream").field("id", &self.id).field("resource", &self.info.plural).finish()
+        f.debug_struct("WatchStream")
+            .field("id", &self.id)
+            .field("resource", &self.info.plural)
+            .finish()
     }
 }
 
@@ -220,7 +228,11 @@ impl WatchStream {
 
     /// A watch that only yields `event` and ends (errors detected at the start).
     pub(crate) fn single(info: Arc<ResourceInfo>, event: WatchEvent) -> Self {
-        Self { id: 0, info, inner: Box::pin(futures::stream::iter([event])) }
+        Self {
+            id: 0,
+            info,
+            inner: Box::pin(futures::stream::iter([event])),
+        }
     }
 
     /// Opens a watch; the caller holds the state lock.
@@ -233,10 +245,18 @@ impl WatchStream {
         let cursor = match spec.start {
             Start::Initial { bookmark } => {
                 if let Some(objects) = state.stores.get(&*filter.key) {
-                    buffer.extend(objects.values().filter(|o| filter.matches(o)).map(|o| WatchEvent::Added(o.clone())));
+                    buffer.extend(
+                        objects
+                            .values()
+                            .filter(|o| filter.matches(o))
+                            .map(|o| WatchEvent::Added(o.clone())),
+                    );
                 }
                 if bookmark {
-                    buffer.push_back(WatchEvent::Bookmark { resource_version: state.rv, initial_events_end: true });
+                    buffer.push_back(WatchEvent::Bookmark {
+                        resource_version: state.rv,
+                        initial_events_end: true,
+                    });
                 }
                 state.rv
             }
@@ -248,7 +268,15 @@ impl WatchStream {
             buffer.push_back(WatchEvent::Error(too_old(cursor, state.history.compacted())));
         }
         buffered.store(buffer.len(), Ordering::SeqCst);
-        state.watches.insert(id, WatchInfo { filter: filter.clone(), cursor, buffered: buffered.clone(), stalled });
+        state.watches.insert(
+            id,
+            WatchInfo {
+                filter: filter.clone(),
+                cursor,
+                buffered: buffered.clone(),
+                stalled,
+            },
+        );
         state.journal_delivery(id, "OPENED", cursor, "", "");
         let now = Instant::now();
         let watcher = Watcher {
@@ -270,7 +298,11 @@ impl WatchStream {
             delivered: 0,
         };
         let inner = futures::stream::unfold(watcher, |mut w| async move { w.next().await.map(|e| (e, w)) });
-        Self { id, info: spec.info, inner: Box::pin(inner) }
+        Self {
+            id,
+            info: spec.info,
+            inner: Box::pin(inner),
+        }
     }
 }
 
@@ -283,7 +315,10 @@ impl Stream for WatchStream {
 }
 
 fn too_old(requested: u64, compacted: u64) -> ApiError {
-    ApiError::Expired(format!("too old resource version: {requested} ({})", compacted + 1))
+    ApiError::Expired(format!(
+        "too old resource version: {requested} ({})",
+        compacted + 1
+    ))
 }
 
 /// The state machine behind one watch stream.
@@ -369,7 +404,8 @@ impl Watcher {
         let mut state = self.shared.lock();
         let state = &mut *state;
         let Some(changes) = state.history.after(self.cursor) else {
-            self.buffer.push_back(WatchEvent::Error(too_old(self.cursor, state.history.compacted())));
+            self.buffer
+                .push_back(WatchEvent::Error(too_old(self.cursor, state.history.compacted())));
             self.buffered.fetch_add(1, Ordering::SeqCst);
             return Fill::Taken;
         };
@@ -397,7 +433,10 @@ impl Watcher {
     }
 
     fn journal(&self, event: &WatchEvent) {
-        let (ns, name) = event.object().map(|o| (o.namespace(), o.name())).unwrap_or_default();
+        let (ns, name) = event
+            .object()
+            .map(|o| (o.namespace(), o.name()))
+            .unwrap_or_default();
         let mut state = self.shared.lock();
         if state.journal.enabled() {
             state.journal_delivery(self.id, event.type_name(), event.resource_version(), ns, name);

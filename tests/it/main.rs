@@ -1,1 +1,3 @@
-fn main() {}
+//! Workspace-wide tests: the architecture's rules, and scenarios that cross crates.
+
+mod layering;

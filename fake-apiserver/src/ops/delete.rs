@@ -56,7 +56,9 @@ impl State {
         match self.delete_object(info, &key, &params)? {
             Deleted::Pending(object) => Ok(Response::Object(object)),
             // Pods and custom resources answer with the deleted object, the rest with a Status.
-            Deleted::Removed(object) if info.is_custom() || info.graceful_deletion() => Ok(Response::Object(object)),
+            Deleted::Removed(object) if info.is_custom() || info.graceful_deletion() => {
+                Ok(Response::Object(object))
+            }
             Deleted::Removed(object) => {
                 let mut details = json!({"name": object.name(), "kind": info.plural, "uid": object.uid()});
                 if !info.group.is_empty() {
@@ -73,7 +75,11 @@ impl State {
         }
     }
 
-    pub(crate) fn delete_collection(&mut self, info: &Arc<ResourceInfo>, req: &Request) -> Result<ListResult> {
+    pub(crate) fn delete_collection(
+        &mut self,
+        info: &Arc<ResourceInfo>,
+        req: &Request,
+    ) -> Result<ListResult> {
         let params = self.delete_params(req)?;
         let labels = parse_labels(&params)?;
         let fields = parse_fields(info, &params)?;
@@ -111,7 +117,9 @@ impl State {
         let mut params = req.params.clone();
         let Some(body) = &req.body else { return Ok(params) };
         if !body.is_object() {
-            return Err(ApiError::BadRequest("the body of the request was not a DeleteOptions object".to_owned()));
+            return Err(ApiError::BadRequest(
+                "the body of the request was not a DeleteOptions object".to_owned(),
+            ));
         }
         if let Some(policy) = body["propagationPolicy"].as_str() {
             params.propagation_policy = Some(policy.to_owned());
@@ -122,7 +130,10 @@ impl State {
         if let Some(grace) = body["gracePeriodSeconds"].as_i64() {
             params.grace_period_seconds = Some(grace);
         }
-        if body["dryRun"].as_array().is_some_and(|d| d.iter().any(|v| v == "All")) {
+        if body["dryRun"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|v| v == "All"))
+        {
             params.dry_run = true;
         }
         let pre = &body["preconditions"];
@@ -135,9 +146,16 @@ impl State {
         Ok(params)
     }
 
-    fn delete_object(&mut self, info: &Arc<ResourceInfo>, key: &ObjectKey, params: &Params) -> Result<Deleted> {
+    fn delete_object(
+        &mut self,
+        info: &Arc<ResourceInfo>,
+        key: &ObjectKey,
+        params: &Params,
+    ) -> Result<Deleted> {
         let gr = info.group_resource();
-        let current = self.current(&info.storage_key(), key).ok_or_else(|| ApiError::not_found(&gr, &key.1))?;
+        let current = self
+            .current(&info.storage_key(), key)
+            .ok_or_else(|| ApiError::not_found(&gr, &key.1))?;
         if let Some(uid) = &params.preconditions.uid
             && uid != current.uid()
         {
@@ -146,14 +164,23 @@ impl State {
         if let Some(rv) = &params.preconditions.resource_version
             && *rv != current.resource_version().to_string()
         {
-            return Err(precondition_failed(&gr, &key.1, "ResourceVersion", rv, &current.resource_version().to_string()));
+            return Err(precondition_failed(
+                &gr,
+                &key.1,
+                "ResourceVersion",
+                rv,
+                &current.resource_version().to_string(),
+            ));
         }
         let is_namespace = info.group.is_empty() && info.plural == "namespaces";
         if is_namespace && matches!(key.1.as_str(), "default" | "kube-system" | "kube-public") {
             return Err(ApiError::Forbidden {
                 resource: gr,
                 name: key.1.clone(),
-                message: format!("namespaces \"{}\" is forbidden: this namespace may not be deleted", key.1),
+                message: format!(
+                    "namespaces \"{}\" is forbidden: this namespace may not be deleted",
+                    key.1
+                ),
             });
         }
         let policy = match params.propagation_policy.as_deref() {
@@ -185,13 +212,22 @@ impl State {
         if super::write::is_crd(info) {
             add(CRD_CLEANUP);
         }
-        let grace = if info.graceful_deletion() { pod_grace(&object, params.grace_period_seconds) } else { 0 };
-        let namespace_pending = is_namespace && object["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+        let grace = if info.graceful_deletion() {
+            pod_grace(&object, params.grace_period_seconds)
+        } else {
+            0
+        };
+        let namespace_pending = is_namespace
+            && object["spec"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty());
         if finalizers.is_empty() && grace == 0 && !namespace_pending {
             if params.dry_run {
                 return Ok(Deleted::Removed(current));
             }
-            let removed = self.remove(info, key).ok_or_else(|| ApiError::not_found(&gr, &key.1))?;
+            let removed = self
+                .remove(info, key)
+                .ok_or_else(|| ApiError::not_found(&gr, &key.1))?;
             return Ok(Deleted::Removed(removed));
         }
         let when = self.clock.now() + jiff::SignedDuration::from_secs(grace);
@@ -206,12 +242,20 @@ impl State {
             object["status"]["phase"] = json!("Terminating");
         }
         if params.dry_run {
-            return Ok(Deleted::Pending(Arc::new(StoredObject::new(&object, &info.selectable_fields))));
+            return Ok(Deleted::Pending(Arc::new(StoredObject::new(
+                &object,
+                &info.selectable_fields,
+            ))));
         }
         let stored = self.put(info, object, EventType::Modified);
         match policy {
-            Propagation::Foreground => self.tasks.push_back(Task::StartForeground { uid: stored.uid().to_owned() }),
-            Propagation::Orphan => self.tasks.push_back(Task::StartOrphan { key: info.storage_key(), object: key.clone() }),
+            Propagation::Foreground => self.tasks.push_back(Task::StartForeground {
+                uid: stored.uid().to_owned(),
+            }),
+            Propagation::Orphan => self.tasks.push_back(Task::StartOrphan {
+                key: info.storage_key(),
+                object: key.clone(),
+            }),
             Propagation::Background => {}
         }
         if is_namespace {
@@ -233,7 +277,9 @@ impl State {
         params: &Params,
     ) -> Result<Deleted> {
         let mut object = current.value();
-        let pending = object["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+        let pending = object["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0);
         let Some(requested) = params.grace_period_seconds.filter(|g| *g >= 0 && *g < pending) else {
             return Ok(Deleted::Pending(current));
         };
@@ -241,7 +287,9 @@ impl State {
             return Ok(Deleted::Pending(current));
         }
         if requested == 0 && current.finalizers().is_empty() {
-            let removed = self.remove(info, key).ok_or_else(|| ApiError::not_found(&info.group_resource(), &key.1))?;
+            let removed = self
+                .remove(info, key)
+                .ok_or_else(|| ApiError::not_found(&info.group_resource(), &key.1))?;
             return Ok(Deleted::Removed(removed));
         }
         let when = self.clock.now() + jiff::SignedDuration::from_secs(requested);
@@ -253,12 +301,18 @@ impl State {
     /// Follow-up of an object leaving storage.
     pub(crate) fn after_removal(&mut self, info: &ResourceInfo, removed: &StoredObject) {
         self.by_uid.remove(removed.uid());
-        self.tasks.push_back(Task::OwnerGone { uid: removed.uid().to_owned() });
+        self.tasks.push_back(Task::OwnerGone {
+            uid: removed.uid().to_owned(),
+        });
         for owner in &removed.owners {
-            self.tasks.push_back(Task::CheckForeground { uid: owner.uid.clone() });
+            self.tasks.push_back(Task::CheckForeground {
+                uid: owner.uid.clone(),
+            });
         }
         if info.namespaced && self.namespace_terminating(removed.namespace()) {
-            self.tasks.push_back(Task::CleanNamespace { name: removed.namespace().to_owned() });
+            self.tasks.push_back(Task::CleanNamespace {
+                name: removed.namespace().to_owned(),
+            });
         }
         if let Origin::Custom { crd, .. } = &info.origin {
             self.tasks.push_back(Task::CleanCrd { name: crd.clone() });
@@ -269,7 +323,8 @@ impl State {
     }
 
     fn namespace_terminating(&self, name: &str) -> bool {
-        self.current(&namespaces_key(), &(String::new(), name.to_owned())).is_some_and(|ns| ns.is_deleting())
+        self.current(&namespaces_key(), &(String::new(), name.to_owned()))
+            .is_some_and(|ns| ns.is_deleting())
     }
 
     /// Runs the built-in controllers until they have nothing left to do.
@@ -292,6 +347,7 @@ impl State {
                 Task::StartOrphan { key, object } => self.orphan_dependents(&key, &object),
                 Task::CleanNamespace { name } => self.clean_namespace(&name),
                 Task::CleanCrd { name } => self.clean_crd(&name),
+                Task::EstablishCrd { name } => self.establish_crd(&name),
             }
         }
     }
@@ -299,12 +355,22 @@ impl State {
     /// Deletes the dependents of `uid` that have no other live owner, and strips the reference from
     /// those that do. In foreground mode, blocking dependents are deleted in the foreground too.
     fn collect_dependents(&mut self, uid: &str, foreground: bool) {
-        let dependents: Vec<(StorageKey, ObjectKey)> =
-            self.dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let dependents: Vec<(StorageKey, ObjectKey)> = self
+            .dependents
+            .get(uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
         for (key, object) in dependents {
-            let Some(dependent) = self.current(&key, &object) else { continue };
-            let Some(info) = self.registry.preferred(&key.group, &key.plural) else { continue };
-            let other_live_owner = dependent.owners.iter().any(|o| o.uid != uid && self.by_uid.contains_key(&o.uid));
+            let Some(dependent) = self.current(&key, &object) else {
+                continue;
+            };
+            let Some(info) = self.registry.preferred(&key.group, &key.plural) else {
+                continue;
+            };
+            let other_live_owner = dependent
+                .owners
+                .iter()
+                .any(|o| o.uid != uid && self.by_uid.contains_key(&o.uid));
             if other_live_owner {
                 if !foreground {
                     self.controller_update(GC, &info, &object, |v| strip_owner(v, uid));
@@ -325,14 +391,19 @@ impl State {
 
     /// Releases an owner in foreground deletion once no blocking dependent is left.
     fn check_foreground(&mut self, uid: &str) {
-        let Some((key, object)) = self.by_uid.get(uid).cloned() else { return };
-        let Some(owner) = self.current(&key, &object) else { return };
+        let Some((key, object)) = self.by_uid.get(uid).cloned() else {
+            return;
+        };
+        let Some(owner) = self.current(&key, &object) else {
+            return;
+        };
         if !owner.is_deleting() || !owner.finalizers().iter().any(|f| f == FOREGROUND) {
             return;
         }
         let blocked = self.dependents.get(uid).is_some_and(|deps| {
             deps.iter().any(|(k, o)| {
-                self.current(k, o).is_some_and(|d| d.owners.iter().any(|r| r.uid == uid && r.block))
+                self.current(k, o)
+                    .is_some_and(|d| d.owners.iter().any(|r| r.uid == uid && r.block))
             })
         });
         if blocked {
@@ -344,10 +415,15 @@ impl State {
     }
 
     fn orphan_dependents(&mut self, key: &StorageKey, object: &ObjectKey) {
-        let Some(owner) = self.current(key, object) else { return };
+        let Some(owner) = self.current(key, object) else {
+            return;
+        };
         let uid = owner.uid().to_owned();
-        let dependents: Vec<(StorageKey, ObjectKey)> =
-            self.dependents.get(&uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let dependents: Vec<(StorageKey, ObjectKey)> = self
+            .dependents
+            .get(&uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
         for (dep_key, dep) in dependents {
             if let Some(info) = self.registry.preferred(&dep_key.group, &dep_key.plural) {
                 self.controller_update(GC, &info, &dep, |v| strip_owner(v, &uid));
@@ -362,7 +438,9 @@ impl State {
     /// the `kubernetes` finalizer so the namespace goes.
     fn clean_namespace(&mut self, name: &str) {
         let ns_key = (String::new(), name.to_owned());
-        let Some(ns) = self.current(&namespaces_key(), &ns_key) else { return };
+        let Some(ns) = self.current(&namespaces_key(), &ns_key) else {
+            return;
+        };
         if !ns.is_deleting() {
             return;
         }
@@ -383,7 +461,9 @@ impl State {
             if contents.is_empty() {
                 continue;
             }
-            let Some(info) = self.registry.preferred(&key.group, &key.plural) else { continue };
+            let Some(info) = self.registry.preferred(&key.group, &key.plural) else {
+                continue;
+            };
             if !info.namespaced {
                 continue;
             }
@@ -407,10 +487,22 @@ impl State {
             });
             // With no finalizers of any kind left, the namespace is gone.
             if let Some(ns) = self.current(&namespaces_key(), &ns_key) {
-                let spec_empty = ns.value()["spec"]["finalizers"].as_array().is_none_or(Vec::is_empty);
+                let spec_empty = ns.value()["spec"]["finalizers"]
+                    .as_array()
+                    .is_none_or(Vec::is_empty);
                 if spec_empty && ns.finalizers().is_empty() {
                     self.remove(&info, &ns_key);
-                    self.journal_op(NAMESPACE_CONTROLLER, Verb::Delete, "namespaces".into(), None, None, Some(name.to_owned()), 200, Some(self.rv), None);
+                    self.journal_op(
+                        NAMESPACE_CONTROLLER,
+                        Verb::Delete,
+                        "namespaces".into(),
+                        None,
+                        None,
+                        Some(name.to_owned()),
+                        200,
+                        Some(self.rv),
+                        None,
+                    );
                 }
             }
         }
@@ -419,15 +511,26 @@ impl State {
     /// The CRD cleanup: delete the custom objects of a terminating CRD; when none are left, drop the
     /// cleanup finalizer so the CRD goes (and its resource with it).
     fn clean_crd(&mut self, name: &str) {
-        let crd_key = StorageKey { group: "apiextensions.k8s.io".into(), plural: "customresourcedefinitions".into() };
-        let Some(crd) = self.current(&crd_key, &(String::new(), name.to_owned())) else { return };
+        let crd_key = StorageKey {
+            group: "apiextensions.k8s.io".into(),
+            plural: "customresourcedefinitions".into(),
+        };
+        let Some(crd) = self.current(&crd_key, &(String::new(), name.to_owned())) else {
+            return;
+        };
         if !crd.is_deleting() {
             return;
         }
         let value = crd.value();
         let group = value["spec"]["group"].as_str().unwrap_or_default().to_owned();
-        let plural = value["spec"]["names"]["plural"].as_str().unwrap_or_default().to_owned();
-        let key = StorageKey { group: group.clone(), plural: plural.clone() };
+        let plural = value["spec"]["names"]["plural"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let key = StorageKey {
+            group: group.clone(),
+            plural: plural.clone(),
+        };
         if let Some(info) = self.registry.preferred(&group, &plural) {
             let objects: Vec<(ObjectKey, bool)> = self
                 .stores
@@ -443,7 +546,10 @@ impl State {
         if self.stores.get(&key).is_some_and(|m| !m.is_empty()) {
             return;
         }
-        if let Some(info) = self.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions") {
+        if let Some(info) = self
+            .registry
+            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        {
             self.controller_update(CRD_CONTROLLER, &info, &(String::new(), name.to_owned()), |v| {
                 remove_finalizer(v, CRD_CLEANUP);
             });
@@ -452,8 +558,16 @@ impl State {
 
     /// A controller's write: change the current object with `f`; finishes a deletion whose last
     /// finalizer went.
-    fn controller_update(&mut self, actor: &str, info: &Arc<ResourceInfo>, object: &ObjectKey, f: impl FnOnce(&mut Value)) {
-        let Some(current) = self.current(&info.storage_key(), object) else { return };
+    fn controller_update(
+        &mut self,
+        actor: &str,
+        info: &Arc<ResourceInfo>,
+        object: &ObjectKey,
+        f: impl FnOnce(&mut Value),
+    ) {
+        let Some(current) = self.current(&info.storage_key(), object) else {
+            return;
+        };
         let before = current.value();
         let mut after = before.clone();
         f(&mut after);
@@ -461,39 +575,78 @@ impl State {
             return;
         }
         let done = current.is_deleting()
-            && after["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty)
-            && after["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
-            && !(info.group.is_empty() && info.plural == "namespaces"
-                && after["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()));
+            && after["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+            && after["metadata"]["deletionGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(0)
+                == 0
+            && !(info.group.is_empty()
+                && info.plural == "namespaces"
+                && after["spec"]["finalizers"]
+                    .as_array()
+                    .is_some_and(|f| !f.is_empty()));
         if done {
             self.remove(info, object);
         } else {
             self.put(info, after, EventType::Modified);
         }
         let ns = (!object.0.is_empty()).then(|| object.0.clone());
-        self.journal_op(actor, Verb::Patch, resource_name(info), None, ns, Some(object.1.clone()), 200, Some(self.rv), None);
+        self.journal_op(
+            actor,
+            Verb::Patch,
+            resource_name(info),
+            None,
+            ns,
+            Some(object.1.clone()),
+            200,
+            Some(self.rv),
+            None,
+        );
     }
 
-    fn controller_delete(&mut self, actor: &str, info: &Arc<ResourceInfo>, object: &ObjectKey, params: &Params) {
+    fn controller_delete(
+        &mut self,
+        actor: &str,
+        info: &Arc<ResourceInfo>,
+        object: &ObjectKey,
+        params: &Params,
+    ) {
         let result = self.delete_object(info, object, params);
         let code = match &result {
             Ok(_) => 200,
             Err(e) => e.code(),
         };
         let ns = (!object.0.is_empty()).then(|| object.0.clone());
-        self.journal_op(actor, Verb::Delete, resource_name(info), None, ns, Some(object.1.clone()), code, Some(self.rv), None);
+        self.journal_op(
+            actor,
+            Verb::Delete,
+            resource_name(info),
+            None,
+            ns,
+            Some(object.1.clone()),
+            code,
+            Some(self.rv),
+            None,
+        );
     }
 }
 
 fn namespaces_key() -> StorageKey {
-    StorageKey { group: String::new(), plural: "namespaces".into() }
+    StorageKey {
+        group: String::new(),
+        plural: "namespaces".into(),
+    }
 }
 
 fn precondition_failed(gr: &GroupResource, name: &str, what: &str, wanted: &str, actual: &str) -> ApiError {
     ApiError::Conflict {
         resource: gr.clone(),
         name: name.to_owned(),
-        message: format!("Precondition failed: {what} in precondition: {wanted}, {what} in object meta: {actual}"),
+        message: format!(
+            "Precondition failed: {what} in precondition: {wanted}, {what} in object meta: {actual}"
+        ),
     }
 }
 
@@ -505,7 +658,10 @@ fn pod_grace(pod: &Value, requested: Option<i64>) -> i64 {
     if unscheduled || finished {
         return 0;
     }
-    requested.or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64()).unwrap_or(30).max(0)
+    requested
+        .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30)
+        .max(0)
 }
 
 fn strip_owner(object: &mut Value, uid: &str) {

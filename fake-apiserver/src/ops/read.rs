@@ -19,6 +19,7 @@ use crate::store::objects::{ObjectKey, StoredObject};
 use crate::watch::{DEFAULT_WATCH_TIMEOUT, Start, WatchEvent, WatchFilter, WatchSpec, WatchStream};
 
 /// Where a list reads from.
+#[derive(Debug, Clone, Copy)]
 enum ReadAt {
     /// The current state.
     Current,
@@ -29,7 +30,8 @@ enum ReadAt {
 impl State {
     pub(crate) fn get(&mut self, info: &ResourceInfo, req: &Request) -> Result<Arc<StoredObject>> {
         let key = object_key(req);
-        self.current(&info.storage_key(), &key).ok_or_else(|| ApiError::not_found(&info.group_resource(), &key.1))
+        self.current(&info.storage_key(), &key)
+            .ok_or_else(|| ApiError::not_found(&info.group_resource(), &key.1))
     }
 
     pub(crate) fn list(&mut self, info: &Arc<ResourceInfo>, req: &Request) -> Result<ListResult> {
@@ -136,7 +138,11 @@ impl State {
     }
 
     fn at(&self, rv: u64) -> ReadAt {
-        if rv >= self.rv { ReadAt::Current } else { ReadAt::Snapshot(rv) }
+        if rv >= self.rv {
+            ReadAt::Current
+        } else {
+            ReadAt::Snapshot(rv)
+        }
     }
 
     /// The objects of a resource as they were at `at`, in key order.
@@ -145,8 +151,17 @@ impl State {
         if let ReadAt::Snapshot(rv) = at {
             // Undo every later change: the first change after `rv` of each object knows its state then.
             let mut undone = BTreeMap::<ObjectKey, Option<Arc<StoredObject>>>::new();
-            for change in self.history.after(rv).into_iter().flatten().filter(|c| *c.key == *key) {
-                let object = (change.object.namespace().to_owned(), change.object.name().to_owned());
+            for change in self
+                .history
+                .after(rv)
+                .into_iter()
+                .flatten()
+                .filter(|c| *c.key == *key)
+            {
+                let object = (
+                    change.object.namespace().to_owned(),
+                    change.object.name().to_owned(),
+                );
                 undone.entry(object).or_insert_with(|| change.prev.clone());
             }
             for (object, before) in undone {
@@ -194,16 +209,27 @@ impl State {
                         "too old resource version: {rv} ({})",
                         self.history.compacted() + 1
                     ));
-                    return Ok(Response::Watch(WatchStream::single(info.clone(), WatchEvent::Error(error))));
+                    return Ok(Response::Watch(WatchStream::single(
+                        info.clone(),
+                        WatchEvent::Error(error),
+                    )));
                 }
                 Start::From(rv)
             }
         };
-        let timeout = p.timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_WATCH_TIMEOUT);
+        let timeout = p
+            .timeout_seconds
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_WATCH_TIMEOUT);
         let key = self.intern(info.storage_key());
         let spec = WatchSpec {
             info: info.clone(),
-            filter: WatchFilter { key, namespace: req.namespace.clone(), labels, fields },
+            filter: WatchFilter {
+                key,
+                namespace: req.namespace.clone(),
+                labels,
+                fields,
+            },
             start,
             timeout,
             bookmarks: p.allow_watch_bookmarks,
@@ -220,10 +246,16 @@ impl State {
 
 /// The `autoscaling/v1 Scale` view of an object.
 pub(crate) fn scale_of(info: &ResourceInfo, object: &Value) -> Value {
-    let Some(scale) = &info.scale else { return Value::Null };
+    let Some(scale) = &info.scale else {
+        return Value::Null;
+    };
     let read = |path: &str| pointer(object, path).cloned().unwrap_or(Value::Null);
     let meta = &object["metadata"];
-    let selector = scale.label_selector_path.as_deref().map(|p| read(p)).unwrap_or(Value::Null);
+    let selector = scale
+        .label_selector_path
+        .as_deref()
+        .map(&read)
+        .unwrap_or(Value::Null);
     let selector = match selector {
         Value::Object(_) => crate::selectors::labels::from_label_selector_json(&selector)
             .map(|s| Value::String(s.to_string()))
@@ -251,15 +283,22 @@ pub(crate) fn scale_of(info: &ResourceInfo, object: &Value) -> Value {
 
 /// Reads a dotted JSON path (`.spec.replicas`).
 pub(crate) fn pointer<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
-    path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()).try_fold(object, |v, seg| v.get(seg))
+    path.trim_start_matches('.')
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .try_fold(object, |v, seg| v.get(seg))
 }
 
 pub(crate) fn object_key(req: &Request) -> ObjectKey {
-    (req.namespace.clone().unwrap_or_default(), req.name.clone().unwrap_or_default())
+    (
+        req.namespace.clone().unwrap_or_default(),
+        req.name.clone().unwrap_or_default(),
+    )
 }
 
 pub(crate) fn parse_labels(p: &Params) -> Result<LabelSelector> {
-    LabelSelector::parse(p.label_selector.as_deref().unwrap_or_default()).map_err(|e| ApiError::BadRequest(e.to_string()))
+    LabelSelector::parse(p.label_selector.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 pub(crate) fn parse_fields(info: &ResourceInfo, p: &Params) -> Result<FieldSelector> {
@@ -269,18 +308,23 @@ pub(crate) fn parse_fields(info: &ResourceInfo, p: &Params) -> Result<FieldSelec
         let known = matches!(field, "metadata.name" | "metadata.namespace")
             || info.selectable_fields.iter().any(|f| f == field);
         if !known {
-            return Err(ApiError::BadRequest(format!("field label not supported: {field}")));
+            return Err(ApiError::BadRequest(format!(
+                "field label not supported: {field}"
+            )));
         }
     }
     Ok(selector)
 }
 
 fn parse_rv(rv: &str) -> Result<u64> {
-    rv.parse().map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv:?}")))
+    rv.parse()
+        .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv:?}")))
 }
 
 fn too_large(requested: u64, current: u64) -> ApiError {
-    ApiError::Timeout(format!("Too large resource version: {requested}, current: {current}"))
+    ApiError::Timeout(format!(
+        "Too large resource version: {requested}, current: {current}"
+    ))
 }
 
 fn encode_continue(rv: u64, last: &ObjectKey) -> String {
@@ -289,8 +333,12 @@ fn encode_continue(rv: u64, last: &ObjectKey) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<(u64, ObjectKey)> {
-    let invalid = || ApiError::BadRequest("continue key is not valid: incorrect encoded start resourceVersion".to_owned());
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let invalid = || {
+        ApiError::BadRequest("continue key is not valid: incorrect encoded start resourceVersion".to_owned())
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| invalid())?;
     let rv = v["rv"].as_u64().ok_or_else(invalid)?;
     let ns = v["start"][0].as_str().ok_or_else(invalid)?;

@@ -21,14 +21,27 @@ use crate::validation::{self, NameRule};
 impl State {
     /// Creates an object on behalf of an internal actor, journaling it like a client request.
     pub(crate) fn create_as(&mut self, actor: &str, req: &Request) -> Result<Arc<StoredObject>> {
-        let info = self.registry.get(&req.group, &req.version, &req.plural).ok_or(ApiError::NoSuchResource)?;
+        let info = self
+            .registry
+            .get(&req.group, &req.version, &req.plural)
+            .ok_or(ApiError::NoSuchResource)?;
         let result = self.create(&info, req);
         let (code, rv) = match &result {
             Ok(o) => (201, Some(o.resource_version())),
             Err(e) => (e.code(), None),
         };
         let name = result.as_ref().ok().map(|o| o.name().to_owned());
-        self.journal_op(actor, Verb::Create, resource_name(&info), None, req.namespace.clone(), name, code, rv, None);
+        self.journal_op(
+            actor,
+            Verb::Create,
+            resource_name(&info),
+            None,
+            req.namespace.clone(),
+            name,
+            code,
+            rv,
+            None,
+        );
         result
     }
 
@@ -55,12 +68,22 @@ impl State {
         } else {
             meta.remove("namespace");
         }
-        if meta.get("resourceVersion").and_then(Value::as_str).is_some_and(|rv| !rv.is_empty()) {
-            return Err(ApiError::Internal("resourceVersion should not be set on objects to be created".to_owned()));
+        if meta
+            .get("resourceVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|rv| !rv.is_empty())
+        {
+            return Err(ApiError::Internal(
+                "resourceVersion should not be set on objects to be created".to_owned(),
+            ));
         }
         let name = match meta.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
             Some(name) => name.to_owned(),
-            None => match meta.get("generateName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+            None => match meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
                 Some(prefix) => {
                     let prefix = prefix.to_owned();
                     let name = format!("{prefix}{}", self.name_suffix());
@@ -77,7 +100,12 @@ impl State {
         let uid = self.new_uid();
         let now = self.clock.now_rfc3339();
         let meta = metadata_mut(&mut object)?;
-        for field in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"] {
+        for field in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+            "managedFields",
+        ] {
             meta.remove(field);
         }
         meta.insert("uid".into(), Value::String(uid));
@@ -90,18 +118,27 @@ impl State {
         prepare_status_on_create(info, &mut object);
         normalize_metadata(&mut object);
         if is_crd(info) {
-            crds::validate(&object).map_err(|causes| ApiError::invalid(&info.kind, &info.group, &name, causes))?;
+            crds::validate(&object)
+                .map_err(|causes| ApiError::invalid(&info.kind, &info.group, &name, causes))?;
         }
         let key = (req.namespace.clone().unwrap_or_default(), name.clone());
         if self.current(&info.storage_key(), &key).is_some() {
-            return Err(ApiError::AlreadyExists { resource: info.group_resource(), name });
+            return Err(ApiError::AlreadyExists {
+                resource: info.group_resource(),
+                name,
+            });
         }
         if req.params.dry_run {
             return Ok(Arc::new(StoredObject::new(&object, &info.selectable_fields)));
         }
         let stored = self.put(info, object, EventType::Added);
         if is_crd(info) {
-            return Ok(self.establish_crd(&stored));
+            // Served at once, like the real server's synchronous registration; the conditions
+            // follow as the apiextensions controller's own write.
+            self.register_crd(&stored.value());
+            self.tasks.push_back(crate::cluster::Task::EstablishCrd {
+                name: stored.name().to_owned(),
+            });
         }
         Ok(stored)
     }
@@ -150,14 +187,17 @@ impl State {
         let stored = if sub == Some("finalize") {
             self.write_finalize(info, &current, &old, &new, req)?
         } else {
-            self.write_existing(info, &current, old, new, sub, req)?
+            self.write_existing(info, &current, &old, new, sub, req)?
         };
         Ok(Response::Object(stored))
     }
 
     /// Applies a patch of any flavour to the current object.
     fn patched(&self, info: &ResourceInfo, req: &Request, old: &Value) -> Result<Value> {
-        let patch = req.body.as_ref().ok_or_else(|| ApiError::BadRequest("the body of the request was empty".into()))?;
+        let patch = req
+            .body
+            .as_ref()
+            .ok_or_else(|| ApiError::BadRequest("the body of the request was empty".into()))?;
         let patch_type = req.patch_type.ok_or_else(|| unsupported_patch(info))?;
         if patch_type == PatchType::Apply && req.params.field_manager.as_deref().is_none_or(str::is_empty) {
             return Err(field_manager_required(info));
@@ -190,17 +230,22 @@ impl State {
         &mut self,
         info: &Arc<ResourceInfo>,
         current: &Arc<StoredObject>,
-        old: Value,
+        old: &Value,
         mut new: Value,
         sub: Option<&str>,
         req: &Request,
     ) -> Result<Arc<StoredObject>> {
         if !new.is_object() {
-            return Err(ApiError::BadRequest("the object provided is not a JSON object".to_owned()));
+            return Err(ApiError::BadRequest(
+                "the object provided is not a JSON object".to_owned(),
+            ));
         }
         check_type(info, &mut new)?;
         let name = current.name().to_owned();
-        match new["metadata"]["resourceVersion"].as_str().filter(|rv| !rv.is_empty()) {
+        match new["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|rv| !rv.is_empty())
+        {
             Some(rv) if rv != current.resource_version().to_string() => {
                 return Err(ApiError::stale(&info.group_resource(), &name));
             }
@@ -210,7 +255,11 @@ impl State {
                     &info.kind,
                     &info.group,
                     &name,
-                    vec![cause("FieldValueInvalid", "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update")],
+                    vec![cause(
+                        "FieldValueInvalid",
+                        "metadata.resourceVersion",
+                        "Invalid value: 0x0: must be specified for an update",
+                    )],
                 ));
             }
             None => {}
@@ -231,7 +280,16 @@ impl State {
                 set_or_remove(&mut result, "status", old.get("status").cloned());
             }
             let meta = metadata_mut(&mut result)?;
-            for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name", "managedFields"] {
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+                "name",
+                "managedFields",
+            ] {
                 match old["metadata"].get(field) {
                     Some(v) => meta.insert(field.to_owned(), v.clone()),
                     None => meta.remove(field),
@@ -253,7 +311,11 @@ impl State {
                     .filter(|f| !current.finalizers().iter().any(|c| c == f))
                     .collect();
                 if !added.is_empty() {
-                    let list = added.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ");
+                    let list = added
+                        .iter()
+                        .map(|f| format!("{f:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     return Err(ApiError::invalid(
                         &info.kind,
                         &info.group,
@@ -261,24 +323,30 @@ impl State {
                         vec![cause(
                             "FieldValueForbidden",
                             "metadata.finalizers",
-                            &format!("Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{list}}}"),
+                            &format!(
+                                "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{list}}}"
+                            ),
                         )],
                     ));
                 }
             }
-            if info.tracks_generation && spec_changed(info, &old, &result) {
+            if info.tracks_generation && spec_changed(info, old, &result) {
                 let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
                 result["metadata"]["generation"] = json!(generation);
             }
         }
-        if result == old {
+        if result == *old {
             return Ok(current.clone());
         }
         if req.params.dry_run {
             return Ok(Arc::new(StoredObject::new(&result, &info.selectable_fields)));
         }
-        let finalizers_left = result["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
-        let grace = result["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+        let finalizers_left = result["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        let grace = result["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0);
         if current.is_deleting() && !finalizers_left && grace == 0 {
             let key = (current.namespace().to_owned(), name);
             self.remove(info, &key);
@@ -303,7 +371,11 @@ impl State {
         req: &Request,
     ) -> Result<Arc<StoredObject>> {
         let mut result = old.clone();
-        set_or_remove(&mut result["spec"], "finalizers", new["spec"].get("finalizers").cloned());
+        set_or_remove(
+            &mut result["spec"],
+            "finalizers",
+            new["spec"].get("finalizers").cloned(),
+        );
         if result == *old {
             return Ok(current.clone());
         }
@@ -311,7 +383,9 @@ impl State {
             return Ok(Arc::new(StoredObject::new(&result, &info.selectable_fields)));
         }
         let stored = self.put(info, result, EventType::Modified);
-        self.tasks.push_back(crate::cluster::Task::CleanNamespace { name: stored.name().to_owned() });
+        self.tasks.push_back(crate::cluster::Task::CleanNamespace {
+            name: stored.name().to_owned(),
+        });
         Ok(stored)
     }
 
@@ -323,30 +397,46 @@ impl State {
         current: &Arc<StoredObject>,
         old: &Value,
     ) -> Result<Response> {
-        let Some(spec) = info.scale.clone() else { return Err(ApiError::NoSuchResource) };
+        let Some(spec) = info.scale.clone() else {
+            return Err(ApiError::NoSuchResource);
+        };
         let view = scale_of(info, old);
         let new_view = match req.verb {
             Verb::Update => body_object(req)?,
             _ => {
-                let patch = req.body.as_ref().ok_or_else(|| ApiError::BadRequest("the body of the request was empty".into()))?;
+                let patch = req
+                    .body
+                    .as_ref()
+                    .ok_or_else(|| ApiError::BadRequest("the body of the request was empty".into()))?;
                 let patch_type = req.patch_type.ok_or_else(|| unsupported_patch(info))?;
                 patching::apply_untyped(patch_type, &view, patch)?
             }
         };
-        if let Some(rv) = new_view["metadata"]["resourceVersion"].as_str().filter(|rv| !rv.is_empty())
+        if let Some(rv) = new_view["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|rv| !rv.is_empty())
             && rv != current.resource_version().to_string()
         {
             return Err(ApiError::stale(&info.group_resource(), current.name()));
         }
         let Some(replicas) = new_view["spec"]["replicas"].as_i64() else {
-            return Err(ApiError::invalid("Scale", "autoscaling", current.name(), vec![cause("FieldValueRequired", "spec.replicas", "Required value")]));
+            return Err(ApiError::invalid(
+                "Scale",
+                "autoscaling",
+                current.name(),
+                vec![cause("FieldValueRequired", "spec.replicas", "Required value")],
+            ));
         };
         if replicas < 0 {
             return Err(ApiError::invalid(
                 "Scale",
                 "autoscaling",
                 current.name(),
-                vec![cause("FieldValueInvalid", "spec.replicas", &format!("Invalid value: {replicas}: must be greater than or equal to 0"))],
+                vec![cause(
+                    "FieldValueInvalid",
+                    "spec.replicas",
+                    &format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                )],
             ));
         }
         let mut new = old.clone();
@@ -354,7 +444,7 @@ impl State {
         let mut plain = req.clone();
         plain.verb = Verb::Patch;
         plain.subresource = None;
-        let stored = self.write_existing(info, current, old.clone(), new, None, &plain)?;
+        let stored = self.write_existing(info, current, old, new, None, &plain)?;
         Ok(Response::Status(scale_of(info, &stored.value())))
     }
 
@@ -367,16 +457,26 @@ impl State {
         }
         let causes = causes
             .into_iter()
-            .map(|c| StatusCause { reason: c.reason.to_owned(), message: c.message, field: c.field })
+            .map(|c| StatusCause {
+                reason: c.reason.to_owned(),
+                message: c.message,
+                field: c.field,
+            })
             .collect();
         Err(ApiError::invalid(&info.kind, &info.group, name, causes))
     }
 
     /// NamespaceLifecycle admission: the namespace must exist and not be terminating.
     fn admit_namespace(&self, info: &ResourceInfo, namespace: &str) -> Result<()> {
-        let ns_key = crate::resources::StorageKey { group: String::new(), plural: "namespaces".into() };
+        let ns_key = crate::resources::StorageKey {
+            group: String::new(),
+            plural: "namespaces".into(),
+        };
         match self.current(&ns_key, &(String::new(), namespace.to_owned())) {
-            None => Err(ApiError::not_found(&crate::error::GroupResource::new("", "namespaces"), namespace)),
+            None => Err(ApiError::not_found(
+                &crate::error::GroupResource::new("", "namespaces"),
+                namespace,
+            )),
             Some(ns) if ns.is_deleting() => Err(ApiError::Forbidden {
                 resource: info.group_resource(),
                 name: String::new(),
@@ -402,7 +502,11 @@ fn name_rule(info: &ResourceInfo) -> NameRule {
 }
 
 pub(crate) fn resource_name(info: &ResourceInfo) -> String {
-    if info.group.is_empty() { info.plural.clone() } else { format!("{}.{}", info.plural, info.group) }
+    if info.group.is_empty() {
+        info.plural.clone()
+    } else {
+        format!("{}.{}", info.plural, info.group)
+    }
 }
 
 pub(crate) fn is_crd(info: &ResourceInfo) -> bool {
@@ -410,7 +514,11 @@ pub(crate) fn is_crd(info: &ResourceInfo) -> bool {
 }
 
 fn cause(reason: &str, field: &str, message: &str) -> StatusCause {
-    StatusCause { reason: reason.to_owned(), message: message.to_owned(), field: field.to_owned() }
+    StatusCause {
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        field: field.to_owned(),
+    }
 }
 
 fn unsupported_patch(info: &ResourceInfo) -> ApiError {
@@ -436,27 +544,40 @@ fn field_manager_required(info: &ResourceInfo) -> ApiError {
 pub(crate) fn body_object(req: &Request) -> Result<Value> {
     match &req.body {
         Some(Value::Object(map)) => Ok(Value::Object(map.clone())),
-        Some(_) => Err(ApiError::BadRequest("the object provided is not a JSON object".to_owned())),
-        None => Err(ApiError::BadRequest("the body of the request was empty".to_owned())),
+        Some(_) => Err(ApiError::BadRequest(
+            "the object provided is not a JSON object".to_owned(),
+        )),
+        None => Err(ApiError::BadRequest(
+            "the body of the request was empty".to_owned(),
+        )),
     }
 }
 
 /// `metadata` as a mutable map, created when absent.
 pub(crate) fn metadata_mut(object: &mut Value) -> Result<&mut Map<String, Value>> {
-    let map = object.as_object_mut().ok_or_else(|| ApiError::BadRequest("the object provided is not a JSON object".to_owned()))?;
+    let map = object
+        .as_object_mut()
+        .ok_or_else(|| ApiError::BadRequest("the object provided is not a JSON object".to_owned()))?;
     let meta = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
     if meta.is_null() {
         *meta = Value::Object(Map::new());
     }
-    meta.as_object_mut().ok_or_else(|| ApiError::BadRequest("metadata must be an object".to_owned()))
+    meta.as_object_mut()
+        .ok_or_else(|| ApiError::BadRequest("metadata must be an object".to_owned()))
 }
 
 /// Defaults `apiVersion` and `kind` from the URL, as the real decoder does, and rejects mismatches:
 /// a wrong version is a 400; a wrong kind is a 400 for built-ins and a 422 for custom resources.
 pub(crate) fn check_type(info: &ResourceInfo, object: &mut Value) -> Result<()> {
     let expected_version = info.api_version();
-    let map = object.as_object_mut().ok_or_else(|| ApiError::BadRequest("the object provided is not a JSON object".to_owned()))?;
-    match map.get("apiVersion").and_then(Value::as_str).filter(|v| !v.is_empty()) {
+    let map = object
+        .as_object_mut()
+        .ok_or_else(|| ApiError::BadRequest("the object provided is not a JSON object".to_owned()))?;
+    match map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+    {
         Some(v) if v != expected_version => {
             return Err(ApiError::BadRequest(format!(
                 "the API version in the data ({v}) does not match the expected API version ({expected_version})"
@@ -470,7 +591,11 @@ pub(crate) fn check_type(info: &ResourceInfo, object: &mut Value) -> Result<()> 
         Some(k) if k != info.kind => {
             let k = k.to_owned();
             if info.is_custom() {
-                let name = map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or_default();
+                let name = map
+                    .get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 return Err(ApiError::Invalid {
                     kind: k.clone(),
                     group: info.group.clone(),
@@ -479,7 +604,11 @@ pub(crate) fn check_type(info: &ResourceInfo, object: &mut Value) -> Result<()> 
                         "{k}.{} \"{name}\" is invalid: kind: Invalid value: \"{k}\": must be {}",
                         info.group, info.kind
                     ),
-                    causes: vec![cause("FieldValueInvalid", "kind", &format!("Invalid value: \"{k}\": must be {}", info.kind))],
+                    causes: vec![cause(
+                        "FieldValueInvalid",
+                        "kind",
+                        &format!("Invalid value: \"{k}\": must be {}", info.kind),
+                    )],
                 });
             }
             return Err(ApiError::BadRequest(format!(
@@ -503,7 +632,10 @@ fn prepare_status_on_create(info: &ResourceInfo, object: &mut Value) {
     let Some(map) = object.as_object_mut() else { return };
     match (info.group.as_str(), info.plural.as_str()) {
         ("", "pods") => {
-            map.insert("status".into(), json!({"phase": "Pending", "qosClass": "BestEffort"}));
+            map.insert(
+                "status".into(),
+                json!({"phase": "Pending", "qosClass": "BestEffort"}),
+            );
         }
         ("", "namespaces") => {
             map.insert("status".into(), json!({"phase": "Active"}));
@@ -513,7 +645,10 @@ fn prepare_status_on_create(info: &ResourceInfo, object: &mut Value) {
             }
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
-            map.insert("status".into(), json!({"conditions": [], "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": []}));
+            map.insert(
+                "status".into(),
+                json!({"conditions": [], "acceptedNames": {"plural": "", "kind": ""}, "storedVersions": []}),
+            );
         }
         _ => {
             map.remove("status");
@@ -550,8 +685,14 @@ fn set_or_remove(object: &mut Value, field: &str, value: Option<Value>) {
 
 /// Writes a value at a dotted path (`.spec.replicas`), creating objects on the way.
 pub(crate) fn set_path(object: &mut Value, path: &str, value: Value) {
-    let segments: Vec<&str> = path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()).collect();
-    let Some((last, parents)) = segments.split_last() else { return };
+    let segments: Vec<&str> = path
+        .trim_start_matches('.')
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return;
+    };
     let mut at = object;
     for seg in parents {
         if !at.get(*seg).is_some_and(Value::is_object) {
@@ -565,7 +706,9 @@ pub(crate) fn set_path(object: &mut Value, path: &str, value: Value) {
 /// `ObjectMeta` is a Go struct with `omitempty` fields: empty lists, maps and strings vanish when
 /// the real server stores an object, so they vanish here too.
 fn normalize_metadata(object: &mut Value) {
-    let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
     meta.retain(|_, v| match v {
         Value::Null => false,
         Value::Array(a) => !a.is_empty(),

@@ -13,14 +13,21 @@ use crate::request::PatchType;
 use crate::resources::{Origin, ResourceInfo};
 
 /// Applies a patch of the given flavour to `current`, for the resource `info`.
-pub(crate) fn apply(patch_type: PatchType, info: &ResourceInfo, current: &Value, patch: &Value) -> Result<Value> {
+pub(crate) fn apply(
+    patch_type: PatchType,
+    info: &ResourceInfo,
+    current: &Value,
+    patch: &Value,
+) -> Result<Value> {
     match (patch_type, &info.origin) {
         (PatchType::Strategic, Origin::Custom { .. }) => Err(ApiError::UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types include: \
              application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
                 .to_owned(),
         )),
-        (PatchType::Strategic | PatchType::Apply, Origin::BuiltIn { openapi }) => strategic_merge(current, patch, openapi),
+        (PatchType::Strategic | PatchType::Apply, Origin::BuiltIn { openapi }) => {
+            strategic_merge(current, patch, openapi)
+        }
         (PatchType::Apply, Origin::Custom { .. }) => merge(current, patch),
         (PatchType::Json, _) => json(current, patch),
         (PatchType::Merge, _) => merge(current, patch),
@@ -68,13 +75,17 @@ fn json(current: &Value, patch: &Value) -> Result<Value> {
             let path = op["path"].as_str().unwrap_or_default();
             match doc.pointer(path) {
                 None | Some(Value::Null) => continue,
-                Some(other) => return Err(rejected(format!("testing value {path} failed: expected null, found {other}"))),
+                Some(other) => {
+                    return Err(rejected(format!(
+                        "testing value {path} failed: expected null, found {other}"
+                    )));
+                }
             }
         }
         kept.push(op.clone());
     }
-    let ops: json_patch::Patch =
-        serde_json::from_value(Value::Array(kept)).map_err(|e| ApiError::BadRequest(format!("invalid JSON patch: {e}")))?;
+    let ops: json_patch::Patch = serde_json::from_value(Value::Array(kept))
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON patch: {e}")))?;
     json_patch::patch(&mut doc, &ops).map_err(|e| rejected(e.to_string()))?;
     Ok(doc)
 }
@@ -86,7 +97,11 @@ fn rejected(message: String) -> ApiError {
         group: String::new(),
         name: String::new(),
         message: "the server rejected our request due to an error in our request".to_owned(),
-        causes: vec![StatusCause { reason: "UnexpectedServerResponse".to_owned(), message, field: String::new() }],
+        causes: vec![StatusCause {
+            reason: "UnexpectedServerResponse".to_owned(),
+            message,
+            field: String::new(),
+        }],
     }
 }
 
@@ -103,13 +118,17 @@ mod tests {
             {"op": "test", "path": "/metadata/finalizers", "value": null},
             {"op": "add", "path": "/metadata/finalizers", "value": ["f"]},
         ]);
-        assert_eq!(json(&doc, &patch).unwrap()["metadata"]["finalizers"], json!(["f"]));
+        assert_eq!(
+            json(&doc, &patch).unwrap()["metadata"]["finalizers"],
+            json!(["f"])
+        );
     }
 
     #[test]
     fn json_patch_failing_test_rejects_the_whole_patch_with_422() {
         let doc = json!({"a": 1});
-        let patch = json!([{"op": "replace", "path": "/a", "value": 2}, {"op": "test", "path": "/a", "value": 5}]);
+        let patch =
+            json!([{"op": "replace", "path": "/a", "value": 2}, {"op": "test", "path": "/a", "value": 5}]);
         let err = json(&doc, &patch).unwrap_err();
         assert_eq!(err.code(), 422);
     }

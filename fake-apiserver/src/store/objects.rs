@@ -80,7 +80,10 @@ impl StoredObject {
             namespace: text(&meta["namespace"]),
             name: text(&meta["name"]),
             uid: text(&meta["uid"]),
-            resource_version: meta["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
+            resource_version: meta["resourceVersion"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
             labels,
             fields,
             deleting: !meta["deletionTimestamp"].is_null(),
@@ -149,7 +152,11 @@ impl StoredObject {
         match path {
             "metadata.name" => Some(self.name.clone()),
             "metadata.namespace" => Some(self.namespace.clone()),
-            _ => self.fields.iter().find(|(p, _)| p == path).map(|(_, v)| v.clone()),
+            _ => self
+                .fields
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, v)| v.clone()),
         }
     }
 }

@@ -3,7 +3,10 @@
 
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams, WatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+    WatchParams,
+};
 use kube::discovery::{Discovery, Scope};
 use serde_json::json;
 
@@ -28,7 +31,10 @@ fn two_version_crd(v1_served: bool) -> CustomResourceDefinition {
 }
 
 fn widgets(client: &kube::Client, version: &str) -> Api<DynamicObject> {
-    let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", version, "Widget"), "widgets");
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", version, "Widget"),
+        "widgets",
+    );
     Api::all_with(client.clone(), &resource)
 }
 
@@ -41,8 +47,15 @@ async fn a_created_crd_is_established_and_served_at_once() {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let established = crds.get("kopfexamples.kopf.dev").await.unwrap();
     let conditions = established.status.unwrap().conditions.unwrap();
-    assert!(conditions.iter().any(|c| c.type_ == "Established" && c.status == "True"));
-    let ex = examples(&client).create(&PostParams::default(), &example("ex1", "hello")).await.unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+    );
+    let ex = examples(&client)
+        .create(&PostParams::default(), &example("ex1", "hello"))
+        .await
+        .unwrap();
     assert_eq!(ex.spec.field, "hello");
 }
 
@@ -50,18 +63,29 @@ async fn a_created_crd_is_established_and_served_at_once() {
 async fn every_served_version_reads_the_same_objects_and_unserved_versions_are_404() {
     let server = server();
     let client = server.client();
-    Api::<CustomResourceDefinition>::all(client.clone()).create(&PostParams::default(), &two_version_crd(true)).await.unwrap();
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &two_version_crd(true))
+        .await
+        .unwrap();
     let v2 = widgets(&client, "v2");
     let obj: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v2", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}})).unwrap();
     v2.create(&PostParams::default(), &obj).await.unwrap();
     let as_v1 = widgets(&client, "v1").get("w").await.unwrap();
-    assert_eq!(as_v1.types.unwrap().api_version, "example.com/v1", "presented in the version asked for");
+    assert_eq!(
+        as_v1.types.unwrap().api_version,
+        "example.com/v1",
+        "presented in the version asked for"
+    );
     assert_eq!(as_v1.data["spec"]["size"], 3);
 
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch("widgets.example.com", &PatchParams::default(), &Patch::Merge(json!({"spec": {"versions": two_version_crd(false).spec.versions}})))
-        .await
-        .unwrap();
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"versions": two_version_crd(false).spec.versions}})),
+    )
+    .await
+    .unwrap();
     let (code, _, _) = api_error(widgets(&client, "v1").get("w").await);
     assert_eq!(code, 404, "a version with served: false is not served");
     assert!(widgets(&client, "v2").get("w").await.is_ok());
@@ -73,9 +97,16 @@ async fn a_crd_with_two_storage_versions_is_rejected() {
     let client = server.client();
     let mut crd = two_version_crd(true);
     crd.spec.versions[0].storage = true;
-    let (code, reason, message) = api_error(Api::<CustomResourceDefinition>::all(client).create(&PostParams::default(), &crd).await);
+    let (code, reason, message) = api_error(
+        Api::<CustomResourceDefinition>::all(client)
+            .create(&PostParams::default(), &crd)
+            .await,
+    );
     assert_eq!((code, reason.as_str()), (422, "Invalid"));
-    assert!(message.contains("exactly one version marked as storage version"), "{message}");
+    assert!(
+        message.contains("exactly one version marked as storage version"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -84,10 +115,15 @@ async fn deleting_a_crd_deletes_its_objects_ends_its_watches_and_stops_serving_i
     let client = server.client();
     install_crd(&client).await;
     let api = examples(&client);
-    api.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
+    api.create(&PostParams::default(), &example("ex1", "a"))
+        .await
+        .unwrap();
     let from = server.cluster().resource_version().to_string();
     let watch = api.watch(&WatchParams::default(), &from).await.unwrap();
-    Api::<CustomResourceDefinition>::all(client.clone()).delete("kopfexamples.kopf.dev", &DeleteParams::default()).await.unwrap();
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .delete("kopfexamples.kopf.dev", &DeleteParams::default())
+        .await
+        .unwrap();
     let events: Vec<String> = watch
         .map(|e| match e.unwrap() {
             kube::api::WatchEvent::Deleted(ex) => format!("DELETED {}", ex.metadata.name.unwrap()),
@@ -95,10 +131,20 @@ async fn deleting_a_crd_deletes_its_objects_ends_its_watches_and_stops_serving_i
         })
         .collect()
         .await;
-    assert_eq!(events, vec!["DELETED ex1"], "the objects are deleted, then the watch ends");
+    assert_eq!(
+        events,
+        vec!["DELETED ex1"],
+        "the objects are deleted, then the watch ends"
+    );
     let (code, _, _) = api_error(api.get("ex1").await);
     assert_eq!(code, 404);
-    assert!(Api::<CustomResourceDefinition>::all(client).get_opt("kopfexamples.kopf.dev").await.unwrap().is_none());
+    assert!(
+        Api::<CustomResourceDefinition>::all(client)
+            .get_opt("kopfexamples.kopf.dev")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -107,14 +153,37 @@ async fn kube_discovery_finds_builtins_and_crds_as_they_come_and_go() {
     let client = server.client();
     install_crd(&client).await;
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    let (resource, caps) = discovery.resolve_gvk(&GroupVersionKind::gvk("kopf.dev", "v1", "KopfExample")).expect("the CRD is discovered");
+    let (resource, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("kopf.dev", "v1", "KopfExample"))
+        .expect("the CRD is discovered");
     assert_eq!(resource.plural, "kopfexamples");
     assert_eq!(caps.scope, Scope::Namespaced);
-    assert!(caps.subresources.iter().any(|(r, _)| r.plural == "kopfexamples/status" || r.plural == "status"), "{:?}", caps.subresources);
-    assert!(discovery.resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")).is_some());
-    assert!(discovery.resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap")).is_some());
+    assert!(
+        caps.subresources
+            .iter()
+            .any(|(r, _)| r.plural == "kopfexamples/status" || r.plural == "status"),
+        "{:?}",
+        caps.subresources
+    );
+    assert!(
+        discovery
+            .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+            .is_some()
+    );
+    assert!(
+        discovery
+            .resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"))
+            .is_some()
+    );
 
-    Api::<CustomResourceDefinition>::all(client.clone()).delete("kopfexamples.kopf.dev", &DeleteParams::default()).await.unwrap();
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .delete("kopfexamples.kopf.dev", &DeleteParams::default())
+        .await
+        .unwrap();
     let after = Discovery::new(client).run().await.unwrap();
-    assert!(after.resolve_gvk(&GroupVersionKind::gvk("kopf.dev", "v1", "KopfExample")).is_none());
+    assert!(
+        after
+            .resolve_gvk(&GroupVersionKind::gvk("kopf.dev", "v1", "KopfExample"))
+            .is_none()
+    );
 }
