@@ -19,13 +19,7 @@ use serde_json::json;
 
 /// The example resource.
 #[derive(CustomResource, Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
-#[kube(
-    group = "kopf.dev",
-    version = "v1",
-    kind = "KopfExample",
-    namespaced,
-    status = "ExampleStatus"
-)]
+#[kube(group = "kopf.dev", version = "v1", kind = "KopfExample", namespaced, status = "ExampleStatus")]
 pub struct ExampleSpec {
     /// Who to greet.
     pub field: String,
@@ -52,8 +46,7 @@ async fn reconcile(
             Event::Apply(ex) => {
                 let name = ex.metadata.name.clone().unwrap_or_default();
                 let status = json!({"status": {"message": format!("hello, {}", ex.spec.field)}});
-                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
-                    .await?;
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status)).await?;
                 Ok(Action::requeue(Duration::from_secs(600)))
             }
             Event::Cleanup(_) => Ok(Action::await_change()),
@@ -75,20 +68,11 @@ pub async fn run() -> anyhow::Result<Vec<Operation>> {
     let api: Api<KopfExample> = Api::namespaced(client.clone(), "default");
 
     let controller = Controller::new(api.clone(), watcher::Config::default())
-        .run(
-            reconcile,
-            |_, _, _| Action::requeue(Duration::from_secs(5)),
-            Arc::new(api.clone()),
-        )
+        .run(reconcile, |_, _, _| Action::requeue(Duration::from_secs(5)), Arc::new(api.clone()))
         .for_each(|_| async {});
     let controller = tokio::spawn(controller);
 
-    let mut ex = KopfExample::new(
-        "ex1",
-        ExampleSpec {
-            field: "world".into(),
-        },
-    );
+    let mut ex = KopfExample::new("ex1", ExampleSpec { field: "world".into() });
     ex.metadata.namespace = Some("default".into());
     api.create(&PostParams::default(), &ex).await?;
     while api.get("ex1").await?.status.is_none() {
@@ -101,12 +85,7 @@ pub async fn run() -> anyhow::Result<Vec<Operation>> {
         tokio::task::yield_now().await;
     }
     controller.abort();
-    Ok(server.cluster().journal(|j| {
-        j.operations()
-            .filter(|op| op.verb != Verb::Get)
-            .cloned()
-            .collect()
-    }))
+    Ok(server.cluster().journal(|j| j.operations().filter(|op| op.verb != Verb::Get).cloned().collect()))
 }
 
 /// One operation as a line: virtual time, verb, resource, code, resourceVersion.

@@ -22,10 +22,7 @@ impl Clock {
     ///
     /// Must be called inside a tokio runtime when the clock is paused, so `start` is virtual.
     pub fn new(base: Timestamp) -> Self {
-        Self {
-            base,
-            start: Instant::now(),
-        }
+        Self { base, start: Instant::now() }
     }
 
     /// Time elapsed since the cluster started, on tokio's (possibly virtual) clock.

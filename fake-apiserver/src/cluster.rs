@@ -19,6 +19,7 @@ use crate::faults::{Fault, FaultPlan};
 use crate::journal::{Delivery, Journal, Operation};
 use crate::request::{Request, Response, Verb};
 use crate::resources::{Registry, ResourceInfo, StorageKey};
+use crate::store::Store;
 use crate::store::history::{Change, EventType, History};
 use crate::store::objects::{ObjectKey, StoredObject};
 use crate::watch::{WatchInfo, lock};
@@ -29,9 +30,9 @@ pub(crate) enum Task {
     /// An object was removed: collect or release its dependents.
     OwnerGone { uid: String },
     /// An owner in foreground deletion may be done waiting for its dependents.
-    CheckForeground { uid: String },
+    CheckForeground { key: StorageKey, object: ObjectKey },
     /// Foreground deletion started: delete the dependents.
-    StartForeground { uid: String },
+    StartForeground { key: StorageKey, object: ObjectKey },
     /// Orphan deletion started: strip the owner reference from dependents, then release the owner.
     StartOrphan { key: StorageKey, object: ObjectKey },
     /// A namespace is terminating: delete what is left in it, finalize it when empty.
@@ -48,9 +49,7 @@ pub(crate) struct State {
     /// The last resourceVersion handed out (the cluster-wide revision).
     pub(crate) rv: u64,
     pub(crate) registry: Registry,
-    pub(crate) stores: BTreeMap<StorageKey, BTreeMap<ObjectKey, Arc<StoredObject>>>,
-    /// Object uid → where the object is stored.
-    pub(crate) by_uid: BTreeMap<String, (StorageKey, ObjectKey)>,
+    pub(crate) stores: BTreeMap<StorageKey, Store>,
     /// Owner uid → the objects that name it in their ownerReferences.
     pub(crate) dependents: BTreeMap<String, BTreeSet<(StorageKey, ObjectKey)>>,
     pub(crate) history: History,
@@ -63,8 +62,6 @@ pub(crate) struct State {
     pub(crate) notify: watch::Sender<u64>,
     pub(crate) clock: Clock,
     pub(crate) tasks: VecDeque<Task>,
-    /// Interned storage keys, shared by changes and watch filters.
-    keys: BTreeMap<StorageKey, Arc<StorageKey>>,
 }
 
 /// The state plus what lives outside the lock.
@@ -106,7 +103,6 @@ impl Cluster {
             rv: 0,
             registry: Registry::builtin(),
             stores: BTreeMap::new(),
-            by_uid: BTreeMap::new(),
             dependents: BTreeMap::new(),
             history: History::new(config.history),
             rng: fastrand::Rng::with_seed(config.seed),
@@ -117,14 +113,9 @@ impl Cluster {
             notify,
             clock,
             tasks: VecDeque::new(),
-            keys: BTreeMap::new(),
         };
         let cluster = Self {
-            shared: Arc::new(Shared {
-                state: Mutex::new(state),
-                in_flight: AtomicUsize::new(0),
-                clock,
-            }),
+            shared: Arc::new(Shared { state: Mutex::new(state), in_flight: AtomicUsize::new(0), clock }),
         };
         {
             let mut state = cluster.shared.lock();
@@ -134,7 +125,7 @@ impl Cluster {
                 // The bootstrap namespaces are valid by construction; a failure here is a bug in the list.
                 if let Err(e) = state.create_as(
                     "kube-apiserver",
-                    &Request::new(Verb::Create, "", "v1", "namespaces").body(body),
+                    Request::new(Verb::Create, "", "v1", "namespaces").body(body),
                 ) {
                     tracing::error!(namespace = %ns, error = %e, "bootstrap namespace rejected");
                 }
@@ -148,15 +139,11 @@ impl Cluster {
     ///
     /// # Errors
     /// The real server's error for the request, as an [`ApiError`], or the injected fault's.
-    pub async fn handle(&self, req: Request) -> Result<Response> {
+    pub async fn handle(&self, mut req: Request) -> Result<Response> {
         let _in_flight = InFlight::enter(&self.shared);
         let decision = {
             let mut state = self.shared.lock();
-            if state.faults.is_empty() {
-                Default::default()
-            } else {
-                state.faults.decide(&req)
-            }
+            if state.faults.is_empty() { Default::default() } else { state.faults.decide(&req) }
         };
         if !decision.latency.is_zero() {
             tokio::time::sleep(decision.latency).await;
@@ -164,7 +151,7 @@ impl Cluster {
         let mut state = self.shared.lock();
         let result = match decision.error {
             Some(error) => Err(error),
-            None => state.execute(&self.shared, &req, decision.watch),
+            None => state.execute(&self.shared, &mut req, decision.watch),
         };
         let fault = (!decision.labels.is_empty()).then(|| decision.labels.join(", "));
         state.journal_request(&req, &result, fault);
@@ -227,30 +214,14 @@ impl Cluster {
         namespace: &str,
         name: &str,
     ) -> Option<Arc<StoredObject>> {
-        let key = StorageKey {
-            group: group.to_owned(),
-            plural: plural.to_owned(),
-        };
-        self.shared
-            .lock()
-            .stores
-            .get(&key)?
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .cloned()
+        let key = StorageKey { group: group.to_owned(), plural: plural.to_owned() };
+        self.shared.lock().stores.get(&key)?.get(namespace, name).cloned()
     }
 
     /// Every object of a resource, in key order, read directly.
     pub fn objects(&self, group: &str, plural: &str) -> Vec<Arc<StoredObject>> {
-        let key = StorageKey {
-            group: group.to_owned(),
-            plural: plural.to_owned(),
-        };
-        self.shared
-            .lock()
-            .stores
-            .get(&key)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
+        let key = StorageKey { group: group.to_owned(), plural: plural.to_owned() };
+        self.shared.lock().stores.get(&key).map(|m| m.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// Requests currently being handled (for settling).
@@ -296,13 +267,11 @@ impl State {
     fn execute(
         &mut self,
         shared: &Arc<Shared>,
-        req: &Request,
+        req: &mut Request,
         watch_fault: Option<Fault>,
     ) -> Result<Response> {
-        let info = self
-            .registry
-            .get(&req.group, &req.version, &req.plural)
-            .ok_or(ApiError::NoSuchResource)?;
+        let info =
+            self.registry.get(&req.group, &req.version, &req.plural).ok_or(ApiError::NoSuchResource)?;
         self.check_scope(&info, req)?;
         let sub = req.subresource.as_deref();
         if let Some(sub) = sub
@@ -349,20 +318,11 @@ impl State {
 
     /// Whether any version of this storage key is still served.
     pub(crate) fn registry_has(&self, key: &StorageKey) -> bool {
-        self.registry
-            .all()
-            .any(|r| r.group == key.group && r.plural == key.plural)
-    }
-
-    pub(crate) fn intern(&mut self, key: StorageKey) -> Arc<StorageKey> {
-        self.keys
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(key))
-            .clone()
+        self.registry.all().any(|r| r.group == key.group && r.plural == key.plural)
     }
 
     pub(crate) fn current(&self, key: &StorageKey, object: &ObjectKey) -> Option<Arc<StoredObject>> {
-        self.stores.get(key)?.get(object).cloned()
+        self.stores.get(key)?.get(&object.0, &object.1).cloned()
     }
 
     /// Stores a new version of an object (created or changed) at the next resourceVersion and
@@ -376,24 +336,26 @@ impl State {
         self.rv += 1;
         let rv = self.rv;
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let stored = Arc::new(StoredObject::new(&object, &info.selectable_fields));
-        let key = self.intern(info.storage_key());
+        let mut stored = StoredObject::new(&object, &info.selectable_fields);
+        let key = info.storage_key().clone();
+        if !self.stores.contains_key(&*key) {
+            self.stores.insert((*key).clone(), Store::default());
+        }
+        let store = self.stores.get_mut(&*key).expect("the store was just ensured");
+        if let Some(namespace) = store.namespace_key(&stored.namespace) {
+            stored.namespace = namespace; // share one string per namespace
+        }
+        let stored = Arc::new(stored);
         let object_key = (stored.namespace().to_owned(), stored.name().to_owned());
-        let prev = self
-            .stores
-            .entry((*key).clone())
-            .or_default()
-            .insert(object_key.clone(), stored.clone());
-        self.reindex_owners(&key, &object_key, prev.as_deref(), Some(&stored));
-        self.by_uid
-            .insert(stored.uid().to_owned(), ((*key).clone(), object_key));
-        self.history.push(Change {
-            rv,
-            key,
-            kind,
-            object: stored.clone(),
-            prev,
-        });
+        let prev = store.insert(stored.clone());
+        let owners_changed = match &prev {
+            Some(p) => p.owners != stored.owners,
+            None => !stored.owners.is_empty(),
+        };
+        if owners_changed {
+            self.reindex_owners(&key, &object_key, prev.as_deref(), Some(&stored));
+        }
+        self.history.push(Change { rv, key, kind, object: stored.clone(), prev });
         self.notify.send_replace(rv);
         stored
     }
@@ -405,8 +367,8 @@ impl State {
         info: &ResourceInfo,
         object_key: &ObjectKey,
     ) -> Option<Arc<StoredObject>> {
-        let key = self.intern(info.storage_key());
-        let prev = self.stores.get_mut(&*key)?.remove(object_key)?;
+        let key = info.storage_key().clone();
+        let prev = self.stores.get_mut(&*key)?.remove(&object_key.0, &object_key.1)?;
         self.rv += 1;
         let rv = self.rv;
         let mut last = prev.value();
@@ -433,12 +395,10 @@ impl State {
         new: Option<&StoredObject>,
     ) {
         let entry = (key.clone(), object.clone());
-        let old_uids: BTreeSet<&str> = old
-            .map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect())
-            .unwrap_or_default();
-        let new_uids: BTreeSet<&str> = new
-            .map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect())
-            .unwrap_or_default();
+        let old_uids: BTreeSet<&str> =
+            old.map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect()).unwrap_or_default();
+        let new_uids: BTreeSet<&str> =
+            new.map(|o| o.owners.iter().map(|r| r.uid.as_str()).collect()).unwrap_or_default();
         for uid in old_uids.difference(&new_uids) {
             if let Some(set) = self.dependents.get_mut(*uid) {
                 set.remove(&entry);
@@ -448,10 +408,7 @@ impl State {
             }
         }
         for uid in new_uids.difference(&old_uids) {
-            self.dependents
-                .entry((*uid).to_owned())
-                .or_default()
-                .insert(entry.clone());
+            self.dependents.entry((*uid).to_owned()).or_default().insert(entry.clone());
         }
     }
 
@@ -472,9 +429,7 @@ impl State {
     /// Five random characters for `generateName`, from the alphabet the real server uses.
     pub(crate) fn name_suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..5)
-            .map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char)
-            .collect()
+        (0..5).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char).collect()
     }
 
     pub(crate) fn journal_delivery(
@@ -482,19 +437,19 @@ impl State {
         watch: u64,
         event: &'static str,
         rv: u64,
-        namespace: &str,
-        name: &str,
+        object: Option<&StoredObject>,
     ) {
         if self.journal.enabled() {
             let at = self.clock.elapsed();
+            let (namespace, name) = object.map(StoredObject::names).unwrap_or_default();
             self.journal.delivery(Delivery {
                 seq: 0,
                 at,
                 watch,
                 event,
                 resource_version: rv,
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
+                namespace,
+                name,
             });
         }
     }
@@ -514,11 +469,8 @@ impl State {
             ),
             Err(e) => (e.code(), None),
         };
-        let resource = if req.group.is_empty() {
-            req.plural.clone()
-        } else {
-            format!("{}.{}", req.plural, req.group)
-        };
+        let resource =
+            if req.group.is_empty() { req.plural.clone() } else { format!("{}.{}", req.plural, req.group) };
         self.journal_op(
             &req.actor,
             req.verb,

@@ -13,11 +13,7 @@ use crate::resources::{Origin, ResourceInfo, ScaleSpec, StorageKey};
 use crate::store::history::EventType;
 
 fn cause(reason: &str, field: &str, message: impl Into<String>) -> StatusCause {
-    StatusCause {
-        reason: reason.to_owned(),
-        message: message.into(),
-        field: field.to_owned(),
-    }
+    StatusCause { reason: reason.to_owned(), message: message.into(), field: field.to_owned() }
 }
 
 /// Validates a CRD the way the apiextensions server does for the rules clients hit in practice.
@@ -79,10 +75,7 @@ pub(crate) fn validate(crd: &Value) -> Result<(), Vec<StatusCause>> {
             "Invalid value: null: must have exactly one version marked as storage version",
         ));
     } else {
-        let storage = versions
-            .iter()
-            .filter(|v| v["storage"].as_bool() == Some(true))
-            .count();
+        let storage = versions.iter().filter(|v| v["storage"].as_bool() == Some(true)).count();
         if storage != 1 {
             causes.push(cause(
                 "FieldValueInvalid",
@@ -126,14 +119,8 @@ pub(crate) fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
     };
     let kind = text(&names["kind"]);
     let plural = text(&names["plural"]);
-    let singular = names["singular"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| kind.to_lowercase());
-    let list_kind = names["listKind"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{kind}List"));
+    let singular = names["singular"].as_str().map(str::to_owned).unwrap_or_else(|| kind.to_lowercase());
+    let list_kind = names["listKind"].as_str().map(str::to_owned).unwrap_or_else(|| format!("{kind}List"));
     let versions = spec["versions"].as_array().cloned().unwrap_or_default();
     let storage_version = versions
         .iter()
@@ -156,10 +143,7 @@ pub(crate) fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
                     .and_then(Value::as_str)
                     .unwrap_or(".status.replicas")
                     .to_owned(),
-                label_selector_path: s
-                    .get("labelSelectorPath")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
+                label_selector_path: s.get("labelSelectorPath").and_then(Value::as_str).map(str::to_owned),
             });
             let selectable_fields = v["selectableFields"]
                 .as_array()
@@ -185,16 +169,15 @@ pub(crate) fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
                 listable: true,
                 tracks_generation: true,
                 selectable_fields,
-                printer_columns: v["additionalPrinterColumns"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
+                printer_columns: v["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
                 origin: Origin::Custom {
                     crd: text(&crd["metadata"]["name"]),
                     storage_version: storage_version.clone(),
                     schema: v["schema"].get("openAPIV3Schema").cloned().map(Arc::new),
                 },
+                storage: Default::default(),
             }
+            .finish()
         })
         .collect()
 }
@@ -202,10 +185,8 @@ pub(crate) fn resources_of(crd: &Value) -> Vec<ResourceInfo> {
 impl State {
     /// The apiextensions controller's part of a create: accept the names, mark the CRD established.
     pub(crate) fn establish_crd(&mut self, name: &str) {
-        let key = StorageKey {
-            group: "apiextensions.k8s.io".into(),
-            plural: "customresourcedefinitions".into(),
-        };
+        let key =
+            StorageKey { group: "apiextensions.k8s.io".into(), plural: "customresourcedefinitions".into() };
         let Some(created) = self.current(&key, &(String::new(), name.to_owned())) else {
             return;
         };
@@ -234,10 +215,7 @@ impl State {
             ],
             "storedVersions": storage,
         });
-        if let Some(info) = self
-            .registry
-            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-        {
+        if let Some(info) = self.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions") {
             let rv = {
                 let stored = self.put(&info, crd.clone(), EventType::Modified);
                 stored.resource_version()
@@ -261,7 +239,7 @@ impl State {
     pub(crate) fn register_crd(&mut self, crd: &Value) {
         let resources = resources_of(crd);
         let Some(first) = resources.first() else { return };
-        let key = first.storage_key();
+        let key = (**first.storage_key()).clone();
         self.registry.remove_storage(&key);
         for info in resources {
             self.registry.insert(info);
@@ -272,10 +250,7 @@ impl State {
     pub(crate) fn unregister_crd(&mut self, crd: &Value) {
         let key = StorageKey {
             group: crd["spec"]["group"].as_str().unwrap_or_default().to_owned(),
-            plural: crd["spec"]["names"]["plural"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            plural: crd["spec"]["names"]["plural"].as_str().unwrap_or_default().to_owned(),
         };
         self.registry.remove_storage(&key);
         self.stores.remove(&key);

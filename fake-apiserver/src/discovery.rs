@@ -33,10 +33,8 @@ pub(crate) fn core_versions() -> Value {
 }
 
 fn group_doc(name: &str, versions: &[String]) -> Value {
-    let entries: Vec<Value> = versions
-        .iter()
-        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
-        .collect();
+    let entries: Vec<Value> =
+        versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
     json!({
         "name": name,
         "versions": entries,
@@ -55,10 +53,7 @@ pub(crate) fn groups(registry: &Registry) -> Value {
 }
 
 pub(crate) fn group(registry: &Registry, name: &str) -> Option<Value> {
-    let (_, versions) = registry
-        .groups()
-        .into_iter()
-        .find(|(g, _)| g == name && !g.is_empty())?;
+    let (_, versions) = registry.groups().into_iter().find(|(g, _)| g == name && !g.is_empty())?;
     let mut doc = group_doc(name, &versions);
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
@@ -99,10 +94,8 @@ pub(crate) fn subresources(info: &ResourceInfo) -> Vec<(String, String, String, 
 }
 
 pub(crate) fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let resources: Vec<&std::sync::Arc<ResourceInfo>> = registry
-        .all()
-        .filter(|r| r.group == group && r.version == version)
-        .collect();
+    let resources: Vec<&std::sync::Arc<ResourceInfo>> =
+        registry.all().filter(|r| r.group == group && r.version == version).collect();
     if resources.is_empty() {
         return None;
     }
@@ -137,11 +130,7 @@ pub(crate) fn resource_list(registry: &Registry, group: &str, version: &str) -> 
             entries.push(entry);
         }
     }
-    let group_version = if group.is_empty() {
-        version.to_owned()
-    } else {
-        format!("{group}/{version}")
-    };
+    let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}),
     )

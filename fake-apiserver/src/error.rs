@@ -20,10 +20,7 @@ pub struct GroupResource {
 impl GroupResource {
     /// A group-resource pair.
     pub fn new(group: impl Into<String>, resource: impl Into<String>) -> Self {
-        Self {
-            group: group.into(),
-            resource: resource.into(),
-        }
+        Self { group: group.into(), resource: resource.into() }
     }
 }
 
@@ -197,9 +194,7 @@ impl ApiError {
     /// Seconds to wait before retrying, where the error carries them.
     pub fn retry_after_seconds(&self) -> Option<u32> {
         match self {
-            Self::TooManyRequests {
-                retry_after_seconds, ..
-            } => Some(*retry_after_seconds),
+            Self::TooManyRequests { retry_after_seconds, .. } => Some(*retry_after_seconds),
             _ => None,
         }
     }
@@ -220,27 +215,17 @@ impl ApiError {
             | Self::AlreadyExists { resource, name }
             | Self::Conflict { resource, name, .. }
             | Self::Forbidden { resource, name, .. } => Some(details(resource, name, &[])),
-            Self::ApplyConflict {
-                resource,
-                name,
-                causes,
-            } => Some(details(resource, name, causes)),
-            Self::Invalid {
-                kind,
-                group,
-                name,
-                causes,
-                ..
-            } => {
+            Self::ApplyConflict { resource, name, causes } => Some(details(resource, name, causes)),
+            Self::Invalid { kind, group, name, causes, .. } => {
                 let mut d = json!({"name": name, "kind": kind, "causes": causes_json(causes)});
                 if !group.is_empty() {
                     d["group"] = json!(group);
                 }
                 Some(d)
             }
-            Self::TooManyRequests {
-                retry_after_seconds, ..
-            } => Some(json!({"retryAfterSeconds": retry_after_seconds})),
+            Self::TooManyRequests { retry_after_seconds, .. } => {
+                Some(json!({"retryAfterSeconds": retry_after_seconds}))
+            }
             Self::Internal(message) => Some(json!({"causes": [{"message": message}]})),
             _ => None,
         };
@@ -252,10 +237,7 @@ impl ApiError {
 
     /// A 404 for an object.
     pub fn not_found(resource: &GroupResource, name: &str) -> Self {
-        Self::NotFound {
-            resource: resource.clone(),
-            name: name.to_owned(),
-        }
+        Self::NotFound { resource: resource.clone(), name: name.to_owned() }
     }
 
     /// The 409 that a stale resourceVersion gets.
@@ -271,11 +253,7 @@ impl ApiError {
 
     /// A 422 with causes; the message is built as the real server builds it.
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<StatusCause>) -> Self {
-        let qualified = if group.is_empty() {
-            kind.to_owned()
-        } else {
-            format!("{kind}.{group}")
-        };
+        let qualified = if group.is_empty() { kind.to_owned() } else { format!("{kind}.{group}") };
         let message = invalid_message(&qualified, name, &causes);
         Self::Invalid {
             kind: kind.to_owned(),
@@ -300,10 +278,7 @@ fn details(resource: &GroupResource, name: &str, causes: &[StatusCause]) -> Valu
 
 fn causes_json(causes: &[StatusCause]) -> Value {
     Value::Array(
-        causes
-            .iter()
-            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
-            .collect(),
+        causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect(),
     )
 }
 
@@ -329,10 +304,7 @@ mod tests {
         assert_eq!(status["code"], 404);
         assert_eq!(status["reason"], "NotFound");
         assert_eq!(status["message"], "kopfexamples.kopf.dev \"ex1\" not found");
-        assert_eq!(
-            status["details"],
-            json!({"name": "ex1", "kind": "kopfexamples", "group": "kopf.dev"})
-        );
+        assert_eq!(status["details"], json!({"name": "ex1", "kind": "kopfexamples", "group": "kopf.dev"}));
     }
 
     #[test]
@@ -360,10 +332,7 @@ mod tests {
 
     #[test]
     fn too_many_requests_carries_retry_after_in_details() {
-        let err = ApiError::TooManyRequests {
-            message: "slow down".into(),
-            retry_after_seconds: 3,
-        };
+        let err = ApiError::TooManyRequests { message: "slow down".into(), retry_after_seconds: 3 };
         assert_eq!(err.to_status()["details"]["retryAfterSeconds"], 3);
         assert_eq!(err.retry_after_seconds(), Some(3));
     }

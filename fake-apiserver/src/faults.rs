@@ -128,10 +128,7 @@ impl FaultMatch {
                 .resource
                 .as_ref()
                 .is_none_or(|r| r == &req.plural || *r == format!("{}.{}", req.plural, req.group))
-            && self
-                .namespace
-                .as_ref()
-                .is_none_or(|n| req.namespace.as_ref() == Some(n))
+            && self.namespace.as_ref().is_none_or(|n| req.namespace.as_ref() == Some(n))
             && self.name.as_ref().is_none_or(|n| req.name.as_ref() == Some(n))
             && self.subresource.as_ref().is_none_or(|s| &req.subresource == s)
     }
@@ -151,14 +148,7 @@ pub struct FaultRule {
 impl FaultRule {
     /// A rule that injects `fault` into every matching request until limited.
     pub fn new(fault: Fault) -> Self {
-        Self {
-            matcher: FaultMatch::default(),
-            fault,
-            nth: 1,
-            times: None,
-            seen: 0,
-            fired: 0,
-        }
+        Self { matcher: FaultMatch::default(), fault, nth: 1, times: None, seen: 0, fired: 0 }
     }
 
     /// Only requests with this verb (may be given several times).
@@ -276,11 +266,8 @@ impl RandomFaults {
         if self.faults.is_empty() || !self.matcher.matches(req) {
             return None;
         }
-        let candidates: Vec<&Fault> = self
-            .faults
-            .iter()
-            .filter(|f| !f.is_watch_only() || req.verb == Verb::Watch)
-            .collect();
+        let candidates: Vec<&Fault> =
+            self.faults.iter().filter(|f| !f.is_watch_only() || req.verb == Verb::Watch).collect();
         if candidates.is_empty() || self.rng.f64() >= self.rate {
             return None;
         }
@@ -361,9 +348,7 @@ mod tests {
     use super::*;
 
     fn patch(name: &str) -> Request {
-        Request::new(Verb::Patch, "kopf.dev", "v1", "kopfexamples")
-            .namespace("default")
-            .name(name)
+        Request::new(Verb::Patch, "kopf.dev", "v1", "kopfexamples").namespace("default").name(name)
     }
 
     #[test]
@@ -377,14 +362,10 @@ mod tests {
                 .nth(3)
                 .once(),
         );
-        let codes: Vec<Option<u16>> = (0..5)
-            .map(|_| plan.decide(&patch("ex1")).error.map(|e| e.code()))
-            .collect();
+        let codes: Vec<Option<u16>> =
+            (0..5).map(|_| plan.decide(&patch("ex1")).error.map(|e| e.code())).collect();
         assert_eq!(codes, vec![None, None, Some(409), None, None]);
-        assert!(
-            plan.decide(&patch("ex2")).error.is_none(),
-            "other objects are not hit"
-        );
+        assert!(plan.decide(&patch("ex2")).error.is_none(), "other objects are not hit");
     }
 
     #[test]
@@ -396,17 +377,12 @@ mod tests {
                 0.3,
                 vec![Fault::service_unavailable(), Fault::internal_error()],
             ));
-            (0..200)
-                .map(|_| plan.decide(&patch("x")).error.map(|e| e.code()))
-                .collect::<Vec<_>>()
+            (0..200).map(|_| plan.decide(&patch("x")).error.map(|e| e.code())).collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
         let hits = run(7).iter().filter(|c| c.is_some()).count();
-        assert!(
-            (30..90).contains(&hits),
-            "about 30% of 200 requests fail, got {hits}"
-        );
+        assert!((30..90).contains(&hits), "about 30% of 200 requests fail, got {hits}");
     }
 
     #[test]

@@ -52,9 +52,9 @@ pub struct Delivery {
     /// The object's (or bookmark's) resourceVersion.
     pub resource_version: u64,
     /// The object's namespace, empty for cluster-scoped objects and bookmarks.
-    pub namespace: String,
+    pub namespace: std::sync::Arc<str>,
     /// The object's name, empty for bookmarks.
-    pub name: String,
+    pub name: std::sync::Arc<str>,
 }
 
 /// A journal record.
@@ -78,13 +78,7 @@ pub struct Journal {
 
 impl Journal {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            records: VecDeque::new(),
-            capacity,
-            next_seq: 0,
-            dropped: 0,
-            enabled: capacity > 0,
-        }
+        Self { records: VecDeque::new(), capacity, next_seq: 0, dropped: 0, enabled: capacity > 0 }
     }
 
     fn push(&mut self, record: Record) {

@@ -174,8 +174,6 @@ impl Builder {
 
     /// Builds the server. Call it inside the tokio runtime whose clock it should follow.
     pub fn build(self) -> FakeApiServer {
-        FakeApiServer {
-            cluster: Cluster::new(&self.config),
-        }
+        FakeApiServer { cluster: Cluster::new(&self.config) }
     }
 }

@@ -48,10 +48,7 @@ impl Verb {
 
     /// Whether the verb may change state.
     pub fn is_write(self) -> bool {
-        matches!(
-            self,
-            Self::Create | Self::Update | Self::Patch | Self::Delete | Self::DeleteCollection
-        )
+        matches!(self, Self::Create | Self::Update | Self::Patch | Self::Delete | Self::DeleteCollection)
     }
 }
 

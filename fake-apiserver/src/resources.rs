@@ -12,7 +12,7 @@ use crate::builtin;
 use crate::error::GroupResource;
 
 /// Where the objects of a resource live: one map per group and plural, shared by all its versions.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StorageKey {
     /// API group, empty for core.
     pub group: String,
@@ -93,24 +93,25 @@ pub struct ResourceInfo {
     pub printer_columns: Vec<serde_json::Value>,
     /// Built-in or custom.
     pub origin: Origin,
+    /// Where the objects live (group + plural), computed once.
+    pub(crate) storage: Arc<StorageKey>,
 }
 
 impl ResourceInfo {
     /// `group/version`, or `version` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
     /// Where this resource's objects are stored.
-    pub fn storage_key(&self) -> StorageKey {
-        StorageKey {
-            group: self.group.clone(),
-            plural: self.plural.clone(),
-        }
+    pub fn storage_key(&self) -> &Arc<StorageKey> {
+        &self.storage
+    }
+
+    /// Fills in what is derived from the other fields; constructors call it last.
+    pub(crate) fn finish(mut self) -> Self {
+        self.storage = Arc::new(StorageKey { group: self.group.clone(), plural: self.plural.clone() });
+        self
     }
 
     /// The group-resource pair used in error messages.
@@ -126,16 +127,7 @@ impl ResourceInfo {
     /// The verbs discovery lists for this resource.
     pub fn verbs(&self) -> Vec<&'static str> {
         if self.listable {
-            vec![
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            ]
+            vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
         } else {
             vec!["create"]
         }
@@ -157,26 +149,28 @@ impl ResourceInfo {
             status_replicas_path: stat.to_owned(),
             label_selector_path: Some(sel.to_owned()),
         });
-        Some(Self {
-            group: b.group.to_owned(),
-            version: b.version.to_owned(),
-            kind: b.kind.to_owned(),
-            list_kind: format!("{}List", b.kind),
-            plural: b.plural.to_owned(),
-            singular: b.kind.to_lowercase(),
-            namespaced,
-            short_names: strings(builtin::short_names(b.group, b.plural)),
-            categories: strings(builtin::categories(b.group, b.plural)),
-            status,
-            scale,
-            listable: b.flags.listable,
-            tracks_generation: builtin::tracks_generation(b.group, b.plural, b.flags),
-            selectable_fields: strings(builtin::selectable_fields(b.group, b.plural)),
-            printer_columns: Vec::new(),
-            origin: Origin::BuiltIn {
-                openapi: b.openapi_name,
-            },
-        })
+        Some(
+            Self {
+                group: b.group.to_owned(),
+                version: b.version.to_owned(),
+                kind: b.kind.to_owned(),
+                list_kind: format!("{}List", b.kind),
+                plural: b.plural.to_owned(),
+                singular: b.kind.to_lowercase(),
+                namespaced,
+                short_names: strings(builtin::short_names(b.group, b.plural)),
+                categories: strings(builtin::categories(b.group, b.plural)),
+                status,
+                scale,
+                listable: b.flags.listable,
+                tracks_generation: builtin::tracks_generation(b.group, b.plural, b.flags),
+                selectable_fields: strings(builtin::selectable_fields(b.group, b.plural)),
+                printer_columns: Vec::new(),
+                origin: Origin::BuiltIn { openapi: b.openapi_name },
+                storage: Arc::default(),
+            }
+            .finish(),
+        )
     }
 }
 
@@ -239,26 +233,26 @@ impl Registry {
     /// Removes every version of a storage key; returns whether anything was removed.
     pub(crate) fn remove_storage(&mut self, key: &StorageKey) -> bool {
         let before = self.by_gvr.len();
-        self.by_gvr
-            .retain(|(g, _, p), _| !(g == &key.group && p == &key.plural));
+        self.by_gvr.retain(|(g, _, p), _| !(g == &key.group && p == &key.plural));
         before != self.by_gvr.len()
     }
 
     pub(crate) fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
-        self.by_gvr
-            .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
-            .cloned()
+        self.by_gvr.get(&(group.to_owned(), version.to_owned(), plural.to_owned())).cloned()
     }
 
     /// The preferred version's info for a group and plural.
     pub(crate) fn preferred(&self, group: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
-        let mut versions: Vec<&Arc<ResourceInfo>> = self
-            .by_gvr
-            .values()
-            .filter(|r| r.group == group && r.plural == plural)
-            .collect();
+        let mut versions: Vec<&Arc<ResourceInfo>> =
+            self.by_gvr.values().filter(|r| r.group == group && r.plural == plural).collect();
         versions.sort_by(|a, b| version_priority(&a.version, &b.version));
         versions.first().map(|r| (*r).clone())
+    }
+
+    /// A served resource of this group and kind (the preferred version), for owner references.
+    pub(crate) fn by_group_kind(&self, group: &str, kind: &str) -> Option<Arc<ResourceInfo>> {
+        let plural = self.by_gvr.values().find(|r| r.group == group && r.kind == kind)?.plural.clone();
+        self.preferred(group, &plural)
     }
 
     /// Every served resource, ordered by group, version and plural.
@@ -293,10 +287,7 @@ mod tests {
     fn versions_sort_ga_then_beta_then_alpha_highest_first() {
         let mut vs = vec!["v1alpha1", "v1beta1", "v1", "v2", "v1beta2", "foo", "v10"];
         vs.sort_by(|a, b| version_priority(a, b));
-        assert_eq!(
-            vs,
-            vec!["v10", "v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "foo"]
-        );
+        assert_eq!(vs, vec!["v10", "v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "foo"]);
     }
 
     #[test]
@@ -304,25 +295,14 @@ mod tests {
         let registry = Registry::builtin();
         let pods = registry.get("", "v1", "pods").expect("pods are served");
         assert!(pods.namespaced && pods.status && pods.listable && pods.tracks_generation);
-        let deployments = registry
-            .get("apps", "v1", "deployments")
-            .expect("deployments are served");
+        let deployments = registry.get("apps", "v1", "deployments").expect("deployments are served");
         assert!(deployments.scale.is_some());
-        let namespaces = registry
-            .get("", "v1", "namespaces")
-            .expect("namespaces are served");
+        let namespaces = registry.get("", "v1", "namespaces").expect("namespaces are served");
         assert!(!namespaces.namespaced);
-        let cms = registry
-            .get("", "v1", "configmaps")
-            .expect("configmaps are served");
+        let cms = registry.get("", "v1", "configmaps").expect("configmaps are served");
         assert!(!cms.status && !cms.tracks_generation);
-        let crds = registry
-            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-            .expect("crds");
+        let crds = registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions").expect("crds");
         assert_eq!(crds.short_names, vec!["crd", "crds"]);
-        assert!(
-            registry.all().count() > 80,
-            "k8s-openapi defines more than 80 resources"
-        );
+        assert!(registry.all().count() > 80, "k8s-openapi defines more than 80 resources");
     }
 }

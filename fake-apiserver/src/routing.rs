@@ -38,25 +38,19 @@ pub(crate) struct Target {
 
 /// Parses a request path.
 pub(crate) fn route(path: &str) -> Option<Route> {
-    let segments: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
         ["version"] => Some(Route::Version),
         ["healthz" | "livez" | "readyz", ..] => Some(Route::Health),
         ["api"] => Some(Route::CoreVersions),
         ["apis"] => Some(Route::Groups),
         ["apis", group] => Some(Route::Group((*group).to_owned())),
-        ["api", version] => Some(Route::ResourceList {
-            group: String::new(),
-            version: (*version).to_owned(),
-        }),
-        ["apis", group, version] => Some(Route::ResourceList {
-            group: (*group).to_owned(),
-            version: (*version).to_owned(),
-        }),
+        ["api", version] => {
+            Some(Route::ResourceList { group: String::new(), version: (*version).to_owned() })
+        }
+        ["apis", group, version] => {
+            Some(Route::ResourceList { group: (*group).to_owned(), version: (*version).to_owned() })
+        }
         ["api", version, rest @ ..] => resource("", version, rest),
         ["apis", group, version, rest @ ..] => resource(group, version, rest),
         _ => None,
@@ -156,22 +150,12 @@ mod tests {
     fn core_and_group_paths_with_and_without_namespaces_are_told_apart() {
         let t = target(route("/api/v1/namespaces/default/configmaps/cm"));
         assert_eq!(
-            (
-                t.group.as_str(),
-                t.plural.as_str(),
-                t.namespace.as_deref(),
-                t.name.as_deref()
-            ),
+            (t.group.as_str(), t.plural.as_str(), t.namespace.as_deref(), t.name.as_deref()),
             ("", "configmaps", Some("default"), Some("cm"))
         );
         let t = target(route("/apis/apps/v1/deployments"));
         assert_eq!(
-            (
-                t.group.as_str(),
-                t.version.as_str(),
-                t.plural.as_str(),
-                t.namespace
-            ),
+            (t.group.as_str(), t.version.as_str(), t.plural.as_str(), t.namespace),
             ("apps", "v1", "deployments", None)
         );
         let t = target(route("/apis/kopf.dev/v1/namespaces/ns1/kopfexamples/ex1/status"));
@@ -181,15 +165,9 @@ mod tests {
     #[test]
     fn a_namespace_and_its_finalize_subresource_are_not_namespaced_requests() {
         let t = target(route("/api/v1/namespaces/ns1"));
-        assert_eq!(
-            (t.plural.as_str(), t.name.as_deref(), t.namespace),
-            ("namespaces", Some("ns1"), None)
-        );
+        assert_eq!((t.plural.as_str(), t.name.as_deref(), t.namespace), ("namespaces", Some("ns1"), None));
         let t = target(route("/api/v1/namespaces/ns1/finalize"));
-        assert_eq!(
-            (t.plural.as_str(), t.subresource.as_deref()),
-            ("namespaces", Some("finalize"))
-        );
+        assert_eq!((t.plural.as_str(), t.subresource.as_deref()), ("namespaces", Some("finalize")));
         let t = target(route("/api/v1/namespaces/ns1/pods"));
         assert_eq!((t.plural.as_str(), t.namespace.as_deref()), ("pods", Some("ns1")));
     }
@@ -201,10 +179,7 @@ mod tests {
         assert_eq!(route("/apis/apps"), Some(Route::Group("apps".into())));
         assert_eq!(
             route("/api/v1"),
-            Some(Route::ResourceList {
-                group: String::new(),
-                version: "v1".into()
-            })
+            Some(Route::ResourceList { group: String::new(), version: "v1".into() })
         );
         assert_eq!(route("/version"), Some(Route::Version));
         assert_eq!(route("/nonsense/path"), None);

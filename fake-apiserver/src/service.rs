@@ -75,9 +75,7 @@ where
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
-            return error(&ApiError::BadRequest(format!(
-                "unable to read the request body: {e}"
-            )));
+            return error(&ApiError::BadRequest(format!("unable to read the request body: {e}")));
         }
     };
     let Some(route) = routing::route(parts.uri.path()) else {
@@ -129,11 +127,8 @@ fn build_request(parts: &http::request::Parts, target: &Target, body: &Bytes) ->
             )));
         }
     };
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let content_type =
+        parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let patch_type = if verb == Verb::Patch {
         Some(PatchType::from_content_type(content_type).ok_or_else(|| {
             ApiError::UnsupportedMediaType(format!(
@@ -148,21 +143,12 @@ fn build_request(parts: &http::request::Parts, target: &Target, body: &Bytes) ->
     let decoded = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        Some(decode_body(
-            body,
-            patch_type == Some(PatchType::Apply) || content_type.contains("yaml"),
-        )?)
+        Some(decode_body(body, patch_type == Some(PatchType::Apply) || content_type.contains("yaml"))?)
     };
     let actor = params
         .field_manager
         .clone()
-        .or_else(|| {
-            parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
+        .or_else(|| parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned))
         .unwrap_or_else(|| "client".to_owned());
     Ok(Request {
         verb,
@@ -189,22 +175,13 @@ fn decode_body(body: &[u8], yaml: bool) -> Result<Value, ApiError> {
             serde_saphyr::from_str(text)
                 .map_err(|y| ApiError::BadRequest(format!("error decoding YAML: {y} (as JSON: {e})")))
         }
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
+        Err(e) => Err(ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))),
     }
 }
 
 fn shape(headers: &http::HeaderMap) -> Shape {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if accept.contains("as=PartialObjectMetadata") {
-        Shape::Metadata
-    } else {
-        Shape::Full
-    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if accept.contains("as=PartialObjectMetadata") { Shape::Metadata } else { Shape::Full }
 }
 
 fn api_version_of(target: &Target) -> String {
@@ -241,12 +218,8 @@ fn respond(target: &Target, verb: Verb, response: Response, shape: Shape) -> htt
                 ))
             });
             let mut response = http::Response::new(StreamBody::new(lines).boxed_unsync());
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-                .headers_mut()
-                .insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response.headers_mut().insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
             response
         }
     }
@@ -272,9 +245,7 @@ fn list_bytes(list: &ListResult, api_version: &str, shape: Shape) -> Bytes {
 fn bytes_response(code: StatusCode, bytes: Bytes) -> http::Response<Body> {
     let mut response = http::Response::new(Full::new(bytes).boxed_unsync());
     *response.status_mut() = code;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -285,10 +256,9 @@ fn json_response(code: StatusCode, value: &Value) -> http::Response<Body> {
 fn plain(code: StatusCode, text: &'static str) -> http::Response<Body> {
     let mut response = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed_unsync());
     *response.status_mut() = code;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 

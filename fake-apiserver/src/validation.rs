@@ -117,11 +117,7 @@ impl Cause {
 
 /// Appends `": detail"` to `body` unless the detail is empty, as `ErrorBody` does.
 fn with_detail(body: String, detail: &str) -> String {
-    if detail.is_empty() {
-        body
-    } else {
-        format!("{body}: {detail}")
-    }
+    if detail.is_empty() { body } else { format!("{body}: {detail}") }
 }
 
 /// How an object's `metadata.name` must look (the server's `ValidateNameFunc` of the resource).
@@ -142,11 +138,7 @@ impl NameRule {
     /// The failures of `name` under this rule; `prefix` is set for a `generateName`, whose trailing
     /// dash is masked first (as `maskTrailingDash` does) since random characters will follow it.
     pub(crate) fn check(self, name: &str, prefix: bool) -> Vec<String> {
-        let value = if prefix {
-            mask_trailing_dash(name.as_bytes())
-        } else {
-            name.as_bytes().to_vec()
-        };
+        let value = if prefix { mask_trailing_dash(name.as_bytes()) } else { name.as_bytes().to_vec() };
         match self {
             Self::Dns1123Subdomain => subdomain_errors(&value, "characters"),
             Self::Dns1123Label => dns1123_label_errors(&value),
@@ -238,11 +230,7 @@ pub(crate) fn label_value(value: &str) -> Vec<String> {
         errs.push(max_len_error(LABEL_MAX_LENGTH, "bytes"));
     }
     if !value.is_empty() && !is_label_key_name(value.as_bytes()) {
-        errs.push(regex_error(
-            LABEL_VALUE_ERR,
-            LABEL_VALUE_FMT,
-            &["MyValue", "my_value", "12345"],
-        ));
+        errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
     }
     errs
 }
@@ -310,8 +298,7 @@ fn is_label_key_name(v: &[u8]) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && v.iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         }
         _ => false,
     }
@@ -324,11 +311,7 @@ fn subdomain_errors(v: &[u8], unit: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH, unit));
     }
     if !is_dns1123_subdomain(v) {
-        errs.push(regex_error(
-            DNS1123_SUBDOMAIN_ERR,
-            DNS1123_SUBDOMAIN_FMT,
-            &["example.com"],
-        ));
+        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
     }
     errs
 }
@@ -343,11 +326,7 @@ fn dns1123_label_errors(v: &[u8]) -> Vec<String> {
         if is_dns1123_subdomain(v) {
             errs.push("must not contain dots".to_owned());
         } else {
-            errs.push(regex_error(
-                DNS1123_LABEL_ERR,
-                DNS1123_LABEL_FMT,
-                &["my-name", "123-abc"],
-            ));
+            errs.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
         }
     }
     errs
@@ -360,11 +339,7 @@ fn dns1035_label_errors(v: &[u8]) -> Vec<String> {
         errs.push(max_len_error(DNS1123_LABEL_MAX_LENGTH, "characters"));
     }
     if !(is_dns1123_label(v) && v.first().is_some_and(u8::is_ascii_lowercase)) {
-        errs.push(regex_error(
-            DNS1035_LABEL_ERR,
-            DNS1035_LABEL_FMT,
-            &["my-name", "abc-123"],
-        ));
+        errs.push(regex_error(DNS1035_LABEL_ERR, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
     }
     errs
 }
@@ -518,19 +493,12 @@ pub(crate) fn validate_object_meta(meta: &Value, name_rule: NameRule, namespaced
 
     if !generate_name.is_empty() {
         for msg in name_rule.check(&generate_name, true) {
-            causes.push(Cause::invalid(
-                "metadata.generateName",
-                &go_quote(&generate_name),
-                &msg,
-            ));
+            causes.push(Cause::invalid("metadata.generateName", &go_quote(&generate_name), &msg));
         }
     }
     if name.is_empty() {
         if generate_name.is_empty() {
-            causes.push(Cause::required(
-                "metadata.name",
-                "name or generateName is required",
-            ));
+            causes.push(Cause::required("metadata.name", "name or generateName is required"));
         }
     } else {
         for msg in name_rule.check(&name, false) {
@@ -572,15 +540,10 @@ pub(crate) fn validate_object_meta(meta: &Value, name_rule: NameRule, namespaced
         for msg in qualified_name(&key.to_lowercase()) {
             causes.push(Cause::invalid("metadata.annotations", &go_quote(key), &msg));
         }
-        annotation_size = annotation_size
-            .saturating_add(key.len())
-            .saturating_add(value.len());
+        annotation_size = annotation_size.saturating_add(key.len()).saturating_add(value.len());
     }
     if annotation_size > TOTAL_ANNOTATION_SIZE_LIMIT {
-        causes.push(Cause::too_long(
-            "metadata.annotations",
-            TOTAL_ANNOTATION_SIZE_LIMIT,
-        ));
+        causes.push(Cause::too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE_LIMIT));
     }
 
     validate_owner_references(owner_refs, &mut causes);
@@ -600,8 +563,7 @@ impl Reader<'_> {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
             Some(other) => {
-                self.causes
-                    .push(Cause::type_invalid(field, other, "must be a string"));
+                self.causes.push(Cause::type_invalid(field, other, "must be a string"));
                 String::new()
             }
         }
@@ -614,8 +576,7 @@ impl Reader<'_> {
                 if let Some(i) = other.as_i64() {
                     return i;
                 }
-                self.causes
-                    .push(Cause::type_invalid(field, other, "must be an integer"));
+                self.causes.push(Cause::type_invalid(field, other, "must be an integer"));
                 0
             }
         }
@@ -626,15 +587,19 @@ impl Reader<'_> {
             None | Some(Value::Null) => return Vec::new(),
             Some(Value::Object(map)) => map,
             Some(other) => {
-                self.causes
-                    .push(Cause::type_invalid(field, other, "must be an object"));
+                self.causes.push(Cause::type_invalid(field, other, "must be an object"));
                 return Vec::new();
             }
         };
-        let mut entries: Vec<(String, String)> = map
-            .iter()
-            .map(|(k, item)| (k.clone(), self.string(Some(item), &format!("{field}[{k}]"))))
-            .collect();
+        // The field path is only built for a value that is not a string (the error path).
+        let mut entries: Vec<(String, String)> = Vec::with_capacity(map.len());
+        for (k, item) in map {
+            let value = match item {
+                Value::String(s) => s.clone(),
+                other => self.string(Some(other), &format!("{field}[{k}]")),
+            };
+            entries.push((k.clone(), value));
+        }
         entries.sort();
         entries
     }
@@ -644,8 +609,7 @@ impl Reader<'_> {
             None | Some(Value::Null) => &[],
             Some(Value::Array(items)) => items,
             Some(other) => {
-                self.causes
-                    .push(Cause::type_invalid(field, other, "must be an array"));
+                self.causes.push(Cause::type_invalid(field, other, "must be an array"));
                 &[]
             }
         }
@@ -703,11 +667,7 @@ fn validate_owner_references(refs: &[Value], causes: &mut Vec<Cause>) {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(other) => {
-                r.causes.push(Cause::type_invalid(
-                    format!("{path}.{key}"),
-                    other,
-                    "must be a boolean",
-                ));
+                r.causes.push(Cause::type_invalid(format!("{path}.{key}"), other, "must be a boolean"));
                 None
             }
         };
@@ -733,10 +693,8 @@ fn validate_owner_references(refs: &[Value], causes: &mut Vec<Cause>) {
         let current = format!("{}/{}", owner.kind, owner.name);
         match &first_controller {
             Some(first) => {
-                let list = format!(
-                    "[{}]",
-                    parsed.iter().map(OwnerRef::go_json).collect::<Vec<_>>().join(",")
-                );
+                let list =
+                    format!("[{}]", parsed.iter().map(OwnerRef::go_json).collect::<Vec<_>>().join(","));
                 causes.push(Cause::invalid(
                     "metadata.ownerReferences",
                     &list,
@@ -783,10 +741,7 @@ fn validate_owner_reference(owner: &OwnerRef, path: &str, causes: &mut Vec<Cause
         causes.push(Cause::invalid(
             path,
             &owner.go_json(),
-            &format!(
-                "{group}/{version}, Kind={} is disallowed from being an owner",
-                owner.kind
-            ),
+            &format!("{group}/{version}, Kind={} is disallowed from being an owner", owner.kind),
         ));
     }
 }
@@ -817,11 +772,7 @@ fn validate_finalizers(finalizers: &[Value], causes: &mut Vec<Cause>) {
 /// prints a `GroupKind`: `Kind` for the core group, else `Kind.group` (`Deployment.apps`).
 #[cfg(test)]
 pub(crate) fn invalid_message(kind: &str, name: &str, causes: &[Cause]) -> String {
-    invalid_message_of(
-        kind,
-        name,
-        causes.iter().map(|c| (c.field.as_str(), c.message.as_str())),
-    )
+    invalid_message_of(kind, name, causes.iter().map(|c| (c.field.as_str(), c.message.as_str())))
 }
 
 /// [`invalid_message`] over `(field, message)` pairs, for causes of any type.
@@ -832,11 +783,7 @@ pub(crate) fn invalid_message_of<'a>(
 ) -> String {
     let mut seen: Vec<String> = Vec::new();
     for (field, message) in causes {
-        let line = if field.is_empty() {
-            message.to_owned()
-        } else {
-            format!("{field}: {message}")
-        };
+        let line = if field.is_empty() { message.to_owned() } else { format!("{field}: {message}") };
         if !seen.contains(&line) {
             seen.push(line);
         }
@@ -879,11 +826,7 @@ mod tests {
     }
 
     fn invalid(field: &str, message: String) -> Cause {
-        Cause {
-            reason: "FieldValueInvalid",
-            field: field.to_owned(),
-            message,
-        }
+        Cause { reason: "FieldValueInvalid", field: field.to_owned(), message }
     }
 
     #[test]
@@ -898,10 +841,7 @@ mod tests {
         for bad in ["Bad_Name", "", "-a", "a-", "a..b", ".a", "a.", "é"] {
             assert_eq!(dns1123_subdomain(bad), [SUBDOMAIN_MSG], "{bad:?}");
         }
-        assert_eq!(
-            dns1123_subdomain(&"a".repeat(254)),
-            ["must be no more than 253 characters"]
-        );
+        assert_eq!(dns1123_subdomain(&"a".repeat(254)), ["must be no more than 253 characters"]);
         assert_eq!(
             dns1123_subdomain(&"A".repeat(254)),
             ["must be no more than 253 characters", SUBDOMAIN_MSG]
@@ -914,10 +854,7 @@ mod tests {
         assert_eq!(dns1123_label("a.b"), ["must not contain dots"]);
         assert_eq!(dns1123_label("A"), [LABEL_MSG]);
         assert_eq!(dns1123_label(""), [LABEL_MSG]);
-        assert_eq!(
-            dns1123_label(&"a".repeat(64)),
-            ["must be no more than 63 characters"]
-        );
+        assert_eq!(dns1123_label(&"a".repeat(64)), ["must be no more than 63 characters"]);
     }
 
     #[test]
@@ -925,22 +862,12 @@ mod tests {
         assert!(dns1035_label("abc-123").is_empty());
         assert_eq!(dns1035_label("1abc"), [DNS1035_MSG]);
         assert_eq!(dns1035_label("a.b"), [DNS1035_MSG]);
-        assert_eq!(
-            dns1035_label(&"a".repeat(64)),
-            ["must be no more than 63 characters"]
-        );
+        assert_eq!(dns1035_label(&"a".repeat(64)), ["must be no more than 63 characters"]);
     }
 
     #[test]
     fn qualified_name_accepts_an_optional_subdomain_prefix() {
-        for good in [
-            "MyName",
-            "my.name",
-            "123-abc",
-            "a_b",
-            "example.com/MyName",
-            "kopf.dev/finalizer",
-        ] {
+        for good in ["MyName", "my.name", "123-abc", "a_b", "example.com/MyName", "kopf.dev/finalizer"] {
             assert!(qualified_name(good).is_empty(), "{good}");
         }
     }
@@ -949,23 +876,14 @@ mod tests {
     fn qualified_name_checks_the_name_part_in_bytes() {
         assert_eq!(qualified_name("-a"), [KEY_NAME_MSG]);
         assert_eq!(qualified_name(""), ["name part must be non-empty", KEY_NAME_MSG]);
-        assert_eq!(
-            qualified_name("a/"),
-            ["name part must be non-empty", KEY_NAME_MSG]
-        );
-        assert_eq!(
-            qualified_name(&"a".repeat(64)),
-            ["name part must be no more than 63 bytes"]
-        );
+        assert_eq!(qualified_name("a/"), ["name part must be non-empty", KEY_NAME_MSG]);
+        assert_eq!(qualified_name(&"a".repeat(64)), ["name part must be no more than 63 bytes"]);
     }
 
     #[test]
     fn qualified_name_checks_the_prefix_as_a_subdomain_in_bytes() {
         assert_eq!(qualified_name("/a"), ["prefix part must be non-empty"]);
-        assert_eq!(
-            qualified_name("Example.com/a"),
-            [format!("prefix part {SUBDOMAIN_MSG}")]
-        );
+        assert_eq!(qualified_name("Example.com/a"), [format!("prefix part {SUBDOMAIN_MSG}")]);
         assert_eq!(
             qualified_name(&format!("{}/a", "a".repeat(254))),
             ["prefix part must be no more than 253 bytes"]
@@ -992,10 +910,7 @@ mod tests {
         assert_eq!(label_value("-a"), [VALUE_MSG]);
         assert_eq!(label_value("a b"), [VALUE_MSG]);
         assert_eq!(label_value(&"a".repeat(64)), ["must be no more than 63 bytes"]);
-        assert_eq!(
-            label_value(&"é".repeat(32)),
-            ["must be no more than 63 bytes", VALUE_MSG]
-        );
+        assert_eq!(label_value(&"é".repeat(32)), ["must be no more than 63 bytes", VALUE_MSG]);
     }
 
     #[test]
@@ -1063,17 +978,11 @@ mod tests {
     fn a_bad_name_and_a_bad_generate_name_are_invalid() {
         assert_eq!(
             meta(&json!({"name": "Bad_Name", "namespace": "default"})),
-            [invalid(
-                "metadata.name",
-                format!("Invalid value: \"Bad_Name\": {SUBDOMAIN_MSG}")
-            )]
+            [invalid("metadata.name", format!("Invalid value: \"Bad_Name\": {SUBDOMAIN_MSG}"))]
         );
         assert_eq!(
             meta(&json!({"generateName": "Bad-", "namespace": "default"})),
-            [invalid(
-                "metadata.generateName",
-                format!("Invalid value: \"Bad-\": {SUBDOMAIN_MSG}")
-            )]
+            [invalid("metadata.generateName", format!("Invalid value: \"Bad-\": {SUBDOMAIN_MSG}"))]
         );
     }
 
@@ -1083,15 +992,9 @@ mod tests {
         assert_eq!(validate_object_meta(&v, NameRule::Dns1123Subdomain, false), []);
         assert_eq!(
             validate_object_meta(&v, NameRule::Dns1123Label, false),
-            [invalid(
-                "metadata.name",
-                "Invalid value: \"a.b\": must not contain dots".into()
-            )]
+            [invalid("metadata.name", "Invalid value: \"a.b\": must not contain dots".into())]
         );
-        assert_eq!(
-            validate_object_meta(&json!({"name": "Sys:Admin"}), NameRule::PathSegment, false),
-            []
-        );
+        assert_eq!(validate_object_meta(&json!({"name": "Sys:Admin"}), NameRule::PathSegment, false), []);
     }
 
     #[test]
@@ -1106,17 +1009,10 @@ mod tests {
         );
         assert_eq!(
             meta(&json!({"name": "a", "namespace": "a.b"})),
-            [invalid(
-                "metadata.namespace",
-                "Invalid value: \"a.b\": must not contain dots".into()
-            )]
+            [invalid("metadata.namespace", "Invalid value: \"a.b\": must not contain dots".into())]
         );
         assert_eq!(
-            validate_object_meta(
-                &json!({"name": "a", "namespace": "x"}),
-                NameRule::Dns1123Subdomain,
-                false
-            ),
+            validate_object_meta(&json!({"name": "a", "namespace": "x"}), NameRule::Dns1123Subdomain, false),
             [Cause {
                 reason: "FieldValueForbidden",
                 field: "metadata.namespace".into(),
@@ -1129,10 +1025,7 @@ mod tests {
     fn a_negative_generation_is_invalid() {
         assert_eq!(
             meta(&json!({"name": "a", "namespace": "n", "generation": -1})),
-            [invalid(
-                "metadata.generation",
-                "Invalid value: -1: must be greater than or equal to 0".into()
-            )]
+            [invalid("metadata.generation", "Invalid value: -1: must be greater than or equal to 0".into())]
         );
     }
 
@@ -1141,14 +1034,8 @@ mod tests {
         assert_eq!(
             meta(&json!({"name": "a", "namespace": "n", "labels": {"-bad": "ok", "good": "bad value"}})),
             [
-                invalid(
-                    "metadata.labels",
-                    format!("Invalid value: \"-bad\": {KEY_NAME_MSG}")
-                ),
-                invalid(
-                    "metadata.labels",
-                    format!("Invalid value: \"bad value\": {VALUE_MSG}")
-                ),
+                invalid("metadata.labels", format!("Invalid value: \"-bad\": {KEY_NAME_MSG}")),
+                invalid("metadata.labels", format!("Invalid value: \"bad value\": {VALUE_MSG}")),
             ]
         );
     }
@@ -1161,20 +1048,14 @@ mod tests {
         );
         assert_eq!(
             meta(&json!({"name": "a", "namespace": "n", "annotations": {"Bad Key": ""}})),
-            [invalid(
-                "metadata.annotations",
-                format!("Invalid value: \"Bad Key\": {KEY_NAME_MSG}")
-            )]
+            [invalid("metadata.annotations", format!("Invalid value: \"Bad Key\": {KEY_NAME_MSG}"))]
         );
     }
 
     #[test]
     fn annotations_may_total_at_most_256_kib() {
         let at_limit = "x".repeat(256 * 1024 - 1);
-        assert_eq!(
-            meta(&json!({"name": "a", "namespace": "n", "annotations": {"k": at_limit}})),
-            []
-        );
+        assert_eq!(meta(&json!({"name": "a", "namespace": "n", "annotations": {"k": at_limit}})), []);
         let over = "x".repeat(256 * 1024);
         assert_eq!(
             meta(&json!({"name": "a", "namespace": "n", "annotations": {"k": over}})),
@@ -1190,10 +1071,7 @@ mod tests {
     fn finalizers_must_be_qualified_names_and_orphan_excludes_foreground_deletion() {
         assert_eq!(
             meta(&json!({"name": "a", "namespace": "n", "finalizers": ["bad finalizer"]})),
-            [invalid(
-                "metadata.finalizers",
-                format!("Invalid value: \"bad finalizer\": {KEY_NAME_MSG}")
-            )]
+            [invalid("metadata.finalizers", format!("Invalid value: \"bad finalizer\": {KEY_NAME_MSG}"))]
         );
         assert_eq!(
             meta(&json!({"name": "a", "namespace": "n", "finalizers": ["orphan", "foregroundDeletion"]})),
@@ -1215,12 +1093,7 @@ mod tests {
         };
         assert_eq!(
             meta(&json!({"name": "a", "namespace": "n", "ownerReferences": [{}]})),
-            [
-                required("apiVersion"),
-                required("kind"),
-                required("name"),
-                required("uid")
-            ]
+            [required("apiVersion"), required("kind"), required("name"), required("uid")]
         );
     }
 
@@ -1255,10 +1128,7 @@ mod tests {
         );
         let events_group =
             json!([{"apiVersion": "events.k8s.io/v1", "kind": "Event", "name": "e", "uid": "u"}]);
-        assert_eq!(
-            meta(&json!({"name": "a", "namespace": "n", "ownerReferences": events_group})),
-            []
-        );
+        assert_eq!(meta(&json!({"name": "a", "namespace": "n", "ownerReferences": events_group})), []);
     }
 
     #[test]
@@ -1294,12 +1164,10 @@ mod tests {
             [type_invalid("metadata", "Invalid value: 5: must be an object")]
         );
         assert_eq!(
-            meta(
-                &json!({"name": 1, "generateName": "g-", "namespace": "n", "generation": 1.5,
+            meta(&json!({"name": 1, "generateName": "g-", "namespace": "n", "generation": 1.5,
                         "labels": "x", "annotations": {"a": true}, "finalizers": [null, 2],
                         "ownerReferences": [{"apiVersion": "v1", "kind": "K", "name": "n", "uid": "u",
-                                             "controller": "yes"}, 7]})
-            ),
+                                             "controller": "yes"}, 7]})),
             [
                 type_invalid("metadata.name", "Invalid value: 1: must be a string"),
                 type_invalid("metadata.generation", "Invalid value: 1.5: must be an integer"),
@@ -1309,27 +1177,12 @@ mod tests {
                     "metadata.ownerReferences[0].controller",
                     "Invalid value: \"yes\": must be a boolean"
                 ),
-                type_invalid(
-                    "metadata.ownerReferences[1]",
-                    "Invalid value: 7: must be an object"
-                ),
-                invalid(
-                    "metadata.finalizers",
-                    "Invalid value: \"\": name part must be non-empty".into()
-                ),
-                invalid(
-                    "metadata.finalizers",
-                    format!("Invalid value: \"\": {KEY_NAME_MSG}")
-                ),
+                type_invalid("metadata.ownerReferences[1]", "Invalid value: 7: must be an object"),
+                invalid("metadata.finalizers", "Invalid value: \"\": name part must be non-empty".into()),
+                invalid("metadata.finalizers", format!("Invalid value: \"\": {KEY_NAME_MSG}")),
                 type_invalid("metadata.finalizers[1]", "Invalid value: 2: must be a string"),
-                invalid(
-                    "metadata.finalizers",
-                    "Invalid value: \"\": name part must be non-empty".into()
-                ),
-                invalid(
-                    "metadata.finalizers",
-                    format!("Invalid value: \"\": {KEY_NAME_MSG}")
-                ),
+                invalid("metadata.finalizers", "Invalid value: \"\": name part must be non-empty".into()),
+                invalid("metadata.finalizers", format!("Invalid value: \"\": {KEY_NAME_MSG}")),
             ]
         );
     }
@@ -1388,29 +1241,17 @@ mod tests {
     fn go_quote_escapes_like_strconv_quote() {
         assert_eq!(go_quote("plain"), "\"plain\"");
         assert_eq!(go_quote("q\"b\\"), "\"q\\\"b\\\\\"");
-        assert_eq!(
-            go_quote("\u{7}\u{8}\u{c}\n\r\t\u{b}"),
-            "\"\\a\\b\\f\\n\\r\\t\\v\""
-        );
+        assert_eq!(go_quote("\u{7}\u{8}\u{c}\n\r\t\u{b}"), "\"\\a\\b\\f\\n\\r\\t\\v\"");
         assert_eq!(go_quote("\0\u{1f}\u{7f}"), "\"\\x00\\x1f\\x7f\"");
         assert_eq!(go_quote("é日本 <&>"), "\"é日本 <&>\"");
-        assert_eq!(
-            go_quote("\u{a0}\u{200b}\u{feff}\u{85}"),
-            "\"\\u00a0\\u200b\\ufeff\\u0085\""
-        );
+        assert_eq!(go_quote("\u{a0}\u{200b}\u{feff}\u{85}"), "\"\\u00a0\\u200b\\ufeff\\u0085\"");
         assert_eq!(go_quote("\u{e0001}\u{10fffd}"), "\"\\U000e0001\\U0010fffd\"");
     }
 
     #[test]
     fn go_json_escapes_like_encoding_json_and_sorts_object_keys() {
-        assert_eq!(
-            go_json_string("<a&b>\u{2028}\u{2029}"),
-            "\"\\u003ca\\u0026b\\u003e\\u2028\\u2029\""
-        );
-        assert_eq!(
-            go_json_string("\"\\\u{8}\u{c}\n\r\t\u{1}"),
-            "\"\\\"\\\\\\b\\f\\n\\r\\t\\u0001\""
-        );
+        assert_eq!(go_json_string("<a&b>\u{2028}\u{2029}"), "\"\\u003ca\\u0026b\\u003e\\u2028\\u2029\"");
+        assert_eq!(go_json_string("\"\\\u{8}\u{c}\n\r\t\u{1}"), "\"\\\"\\\\\\b\\f\\n\\r\\t\\u0001\"");
         assert_eq!(go_json_string("é"), "\"é\"");
         assert_eq!(
             go_json(&json!({"b": [1, true, null], "a": {"y": 1.5, "x": "s"}})),

@@ -96,10 +96,7 @@ impl WatchEvent {
         line.extend_from_slice(b"\",\"object\":");
         match self {
             Self::Added(o) | Self::Modified(o) | Self::Deleted(o) => line.extend_from_slice(&present(o)),
-            Self::Bookmark {
-                resource_version,
-                initial_events_end,
-            } => {
+            Self::Bookmark { resource_version, initial_events_end } => {
                 let mut metadata =
                     json!({"resourceVersion": resource_version.to_string(), "creationTimestamp": null});
                 if *initial_events_end {
@@ -128,7 +125,7 @@ pub(crate) struct WatchFilter {
 impl WatchFilter {
     pub(crate) fn matches(&self, object: &StoredObject) -> bool {
         self.namespace.as_ref().is_none_or(|ns| ns == object.namespace())
-            && self.labels.matches(object.labels())
+            && self.labels.matches(&object.labels)
             && self.fields.matches(|path| object.field(path))
     }
 
@@ -208,10 +205,7 @@ pub struct WatchStream {
 
 impl std::fmt::Debug for WatchStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WatchStream")
-            .field("id", &self.id)
-            .field("resource", &self.info.plural)
-            .finish()
+        f.debug_struct("WatchStream").field("id", &self.id).field("resource", &self.info.plural).finish()
     }
 }
 
@@ -228,11 +222,7 @@ impl WatchStream {
 
     /// A watch that only yields `event` and ends (errors detected at the start).
     pub(crate) fn single(info: Arc<ResourceInfo>, event: WatchEvent) -> Self {
-        Self {
-            id: 0,
-            info,
-            inner: Box::pin(futures::stream::iter([event])),
-        }
+        Self { id: 0, info, inner: Box::pin(futures::stream::iter([event])) }
     }
 
     /// Opens a watch; the caller holds the state lock.
@@ -245,11 +235,12 @@ impl WatchStream {
         let cursor = match spec.start {
             Start::Initial { bookmark } => {
                 if let Some(objects) = state.stores.get(&*filter.key) {
+                    let candidates: Box<dyn Iterator<Item = &Arc<StoredObject>>> = match &filter.namespace {
+                        Some(ns) => Box::new(objects.in_namespace(ns)),
+                        None => Box::new(objects.iter()),
+                    };
                     buffer.extend(
-                        objects
-                            .values()
-                            .filter(|o| filter.matches(o))
-                            .map(|o| WatchEvent::Added(o.clone())),
+                        candidates.filter(|o| filter.matches(o)).map(|o| WatchEvent::Added(o.clone())),
                     );
                 }
                 if bookmark {
@@ -267,18 +258,20 @@ impl WatchStream {
             buffer.clear();
             buffer.push_back(WatchEvent::Error(too_old(cursor, state.history.compacted())));
         }
-        buffered.store(buffer.len(), Ordering::SeqCst);
-        state.watches.insert(
-            id,
-            WatchInfo {
-                filter: filter.clone(),
-                cursor,
-                buffered: buffered.clone(),
-                stalled,
-            },
-        );
-        state.journal_delivery(id, "OPENED", cursor, "", "");
+        if let Some(Fault::WatchDrop { after }) = spec.fault {
+            buffer.truncate(after);
+        }
+        let buffer_len = buffer.len();
+        buffered.store(buffer_len, Ordering::SeqCst);
+        state
+            .watches
+            .insert(id, WatchInfo { filter: filter.clone(), cursor, buffered: buffered.clone(), stalled });
+        state.journal_delivery(id, "OPENED", cursor, None);
         let now = Instant::now();
+        let next_bookmark = spec.bookmarks.then(|| now + BOOKMARK_INTERVAL);
+        for event in &buffer {
+            state.journal_event(id, event);
+        }
         let watcher = Watcher {
             shared: shared.clone(),
             id,
@@ -288,21 +281,19 @@ impl WatchStream {
             buffered,
             rx: state.notify.subscribe(),
             deadline: now + spec.timeout,
-            next_bookmark: spec.bookmarks.then(|| now + BOOKMARK_INTERVAL),
-            drop_after: match spec.fault {
-                Some(Fault::WatchDrop { after }) => Some(after),
+            next_bookmark,
+            timer: Box::pin(tokio::time::sleep_until(
+                next_bookmark.unwrap_or(now + spec.timeout).min(now + spec.timeout),
+            )),
+            budget: match spec.fault {
+                Some(Fault::WatchDrop { after }) => Some(after.saturating_sub(buffer_len)),
                 _ => None,
             },
             stalled,
             done: spec.fault == Some(Fault::WatchGone),
-            delivered: 0,
         };
         let inner = futures::stream::unfold(watcher, |mut w| async move { w.next().await.map(|e| (e, w)) });
-        Self {
-            id,
-            info: spec.info,
-            inner: Box::pin(inner),
-        }
+        Self { id, info: spec.info, inner: Box::pin(inner) }
     }
 }
 
@@ -315,10 +306,7 @@ impl Stream for WatchStream {
 }
 
 fn too_old(requested: u64, compacted: u64) -> ApiError {
-    ApiError::Expired(format!(
-        "too old resource version: {requested} ({})",
-        compacted + 1
-    ))
+    ApiError::Expired(format!("too old resource version: {requested} ({})", compacted + 1))
 }
 
 /// The state machine behind one watch stream.
@@ -332,11 +320,13 @@ struct Watcher {
     rx: watch::Receiver<u64>,
     deadline: Instant,
     next_bookmark: Option<Instant>,
-    drop_after: Option<usize>,
+    /// One timer for the next bookmark or the deadline, re-armed rather than re-created.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// Events still allowed before a `WatchDrop` fault ends the stream.
+    budget: Option<usize>,
     stalled: bool,
     /// The stream ends once the buffer is drained.
     done: bool,
-    delivered: usize,
 }
 
 enum Fill {
@@ -349,13 +339,8 @@ enum Fill {
 impl Watcher {
     async fn next(&mut self) -> Option<WatchEvent> {
         loop {
-            if self.drop_after.is_some_and(|n| self.delivered >= n) {
-                return None;
-            }
             if let Some(event) = self.buffer.pop_front() {
                 self.buffered.fetch_sub(1, Ordering::SeqCst);
-                self.delivered += 1;
-                self.journal(&event);
                 if matches!(event, WatchEvent::Error(_)) {
                     self.done = true;
                     self.buffer.clear();
@@ -363,7 +348,7 @@ impl Watcher {
                 }
                 return Some(event);
             }
-            if self.done {
+            if self.done || self.budget == Some(0) {
                 return None;
             }
             if !self.stalled {
@@ -374,7 +359,6 @@ impl Watcher {
                 }
             }
             // Nothing to deliver: wait for a change, the next bookmark, or the end.
-            let bookmark_at = self.next_bookmark.unwrap_or(self.deadline).min(self.deadline);
             tokio::select! {
                 biased;
                 changed = self.rx.changed(), if !self.stalled => {
@@ -382,43 +366,52 @@ impl Watcher {
                         return None; // the cluster is gone
                     }
                 }
-                () = tokio::time::sleep_until(bookmark_at) => {
+                () = &mut self.timer => {
                     if Instant::now() >= self.deadline {
                         return None;
                     }
                     if let Some(at) = self.next_bookmark.as_mut() {
                         *at += BOOKMARK_INTERVAL;
                         if !self.stalled {
-                            self.buffer.push_back(WatchEvent::Bookmark { resource_version: self.cursor, initial_events_end: false });
+                            let bookmark = WatchEvent::Bookmark { resource_version: self.cursor, initial_events_end: false };
+                            self.shared.lock().journal_event(self.id, &bookmark);
+                            self.buffer.push_back(bookmark);
                             self.buffered.fetch_add(1, Ordering::SeqCst);
                         }
                     }
+                    let next = self.next_bookmark.unwrap_or(self.deadline).min(self.deadline);
+                    self.timer.as_mut().reset(next);
                 }
             }
         }
     }
 
-    /// Takes the next batch of matching changes from the log.
+    /// Takes the next batch of matching changes from the log, journaling each as delivered to this
+    /// watch (under the same lock, so the journal shows it before anything the consumer does next).
     fn fill(&mut self) -> Fill {
         self.rx.borrow_and_update();
         let mut state = self.shared.lock();
         let state = &mut *state;
         let Some(changes) = state.history.after(self.cursor) else {
-            self.buffer
-                .push_back(WatchEvent::Error(too_old(self.cursor, state.history.compacted())));
+            let error = WatchEvent::Error(too_old(self.cursor, state.history.compacted()));
+            self.buffer.push_back(error);
             self.buffered.fetch_add(1, Ordering::SeqCst);
             return Fill::Taken;
         };
+        let limit = self.budget.unwrap_or(usize::MAX);
         let mut examined = 0;
         let mut last = self.cursor;
         for change in changes.take(BATCH) {
+            if self.buffer.len() >= limit {
+                break;
+            }
             examined += 1;
             last = change.rv;
             if let Some(event) = self.filter.event_for(change) {
                 self.buffer.push_back(event);
             }
         }
-        if examined < BATCH {
+        if examined < BATCH && self.buffer.len() < limit {
             last = last.max(state.rv);
             if self.buffer.is_empty() && !state.registry_has(&self.filter.key) {
                 return Fill::Gone;
@@ -426,20 +419,25 @@ impl Watcher {
         }
         self.cursor = last;
         self.buffered.store(self.buffer.len(), Ordering::SeqCst);
+        if let Some(budget) = self.budget.as_mut() {
+            *budget -= self.buffer.len().min(*budget);
+        }
+        for event in &self.buffer {
+            state.journal_event(self.id, event);
+        }
         if let Some(info) = state.watches.get_mut(&self.id) {
             info.cursor = last;
         }
         Fill::Taken
     }
+}
 
-    fn journal(&self, event: &WatchEvent) {
-        let (ns, name) = event
-            .object()
-            .map(|o| (o.namespace(), o.name()))
-            .unwrap_or_default();
-        let mut state = self.shared.lock();
-        if state.journal.enabled() {
-            state.journal_delivery(self.id, event.type_name(), event.resource_version(), ns, name);
+impl State {
+    /// Records one event as delivered to a watch.
+    fn journal_event(&mut self, watch: u64, event: &WatchEvent) {
+        if self.journal.enabled() {
+            let object = event.object().map(|o| &**o);
+            self.journal_delivery(watch, event.type_name(), event.resource_version(), object);
         }
     }
 }
@@ -449,7 +447,7 @@ impl Drop for Watcher {
         let mut state = self.shared.lock();
         state.watches.remove(&self.id);
         let cursor = self.cursor;
-        state.journal_delivery(self.id, "CLOSED", cursor, "", "");
+        state.journal_delivery(self.id, "CLOSED", cursor, None);
     }
 }
 

@@ -5,10 +5,7 @@
 use std::path::{Path, PathBuf};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
 }
 
 /// The dependency names of a manifest's `[dependencies]` and `[dev-dependencies]` tables.
@@ -20,10 +17,7 @@ fn dependencies(krate: &str) -> Vec<String> {
     for line in manifest.lines() {
         let line = line.trim();
         if line.starts_with('[') {
-            in_deps = matches!(
-                line,
-                "[dependencies]" | "[dev-dependencies]" | "[build-dependencies]"
-            );
+            in_deps = matches!(line, "[dependencies]" | "[dev-dependencies]" | "[build-dependencies]");
             continue;
         }
         if in_deps && let Some((name, _)) = line.split_once(['=', '.']) {
@@ -47,10 +41,7 @@ fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn fake_apiserver_depends_on_neither_kopf_nor_kopf_testing() {
     let deps = dependencies("fake-apiserver");
-    assert!(
-        !deps.iter().any(|d| d == "kopf" || d == "kopf-testing"),
-        "{deps:?}"
-    );
+    assert!(!deps.iter().any(|d| d == "kopf" || d == "kopf-testing"), "{deps:?}");
     let mut sources = Vec::new();
     rust_sources(&workspace().join("fake-apiserver"), &mut sources);
     assert!(!sources.is_empty());
@@ -74,8 +65,5 @@ fn kopf_does_not_depend_on_kopf_testing() {
 fn the_manifest_parser_sees_real_dependencies() {
     // Guards the two tests above against passing on a parser that finds nothing.
     let deps = dependencies("kopf-testing");
-    assert!(
-        deps.iter().any(|d| d == "fake-apiserver") && deps.iter().any(|d| d == "kopf"),
-        "{deps:?}"
-    );
+    assert!(deps.iter().any(|d| d == "fake-apiserver") && deps.iter().any(|d| d == "kopf"), "{deps:?}");
 }

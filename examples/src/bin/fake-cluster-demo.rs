@@ -2,10 +2,7 @@
 //! prints the server's journal: `cargo run -p kopf-examples --bin fake-cluster-demo`.
 
 fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()?;
     let started = std::time::Instant::now();
     let ops = runtime.block_on(kopf_examples::fake_cluster::run())?;
     println!("What the fake API server saw (virtual time, actor, verb, resource, code, resourceVersion):");

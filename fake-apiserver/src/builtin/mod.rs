@@ -119,10 +119,7 @@ pub(crate) fn tracks_generation(group: &str, plural: &str, flags: Flags) -> bool
     flags.has_spec
         && !matches!(
             (group, plural),
-            (
-                "",
-                "namespaces" | "nodes" | "persistentvolumes" | "persistentvolumeclaims" | "services"
-            )
+            ("", "namespaces" | "nodes" | "persistentvolumes" | "persistentvolumeclaims" | "services")
         )
 }
 

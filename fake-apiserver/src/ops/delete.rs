@@ -15,7 +15,7 @@ use crate::error::{ApiError, GroupResource, Result};
 use crate::request::{ListResult, Params, Request, Response, Verb};
 use crate::resources::{Origin, ResourceInfo, StorageKey};
 use crate::store::history::EventType;
-use crate::store::objects::{ObjectKey, StoredObject};
+use crate::store::objects::{ObjectKey, Owner, StoredObject};
 
 const FOREGROUND: &str = "foregroundDeletion";
 const ORPHAN: &str = "orphan";
@@ -85,16 +85,16 @@ impl State {
         let fields = parse_fields(info, &params)?;
         let targets: Vec<ObjectKey> = self
             .stores
-            .get(&info.storage_key())
+            .get(&**info.storage_key())
             .map(|objects| {
                 objects
                     .iter()
-                    .filter(|(_, o)| {
+                    .filter(|o| {
                         req.namespace.as_ref().is_none_or(|ns| ns == o.namespace())
-                            && labels.matches(o.labels())
+                            && labels.matches(&o.labels)
                             && fields.matches(|path| o.field(path))
                     })
-                    .map(|(k, _)| k.clone())
+                    .map(|o| (o.namespace().to_owned(), o.name().to_owned()))
                     .collect()
             })
             .unwrap_or_default();
@@ -130,10 +130,7 @@ impl State {
         if let Some(grace) = body["gracePeriodSeconds"].as_i64() {
             params.grace_period_seconds = Some(grace);
         }
-        if body["dryRun"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|v| v == "All"))
-        {
+        if body["dryRun"].as_array().is_some_and(|d| d.iter().any(|v| v == "All")) {
             params.dry_run = true;
         }
         let pre = &body["preconditions"];
@@ -153,9 +150,8 @@ impl State {
         params: &Params,
     ) -> Result<Deleted> {
         let gr = info.group_resource();
-        let current = self
-            .current(&info.storage_key(), key)
-            .ok_or_else(|| ApiError::not_found(&gr, &key.1))?;
+        let current =
+            self.current(info.storage_key(), key).ok_or_else(|| ApiError::not_found(&gr, &key.1))?;
         if let Some(uid) = &params.preconditions.uid
             && uid != current.uid()
         {
@@ -177,10 +173,7 @@ impl State {
             return Err(ApiError::Forbidden {
                 resource: gr,
                 name: key.1.clone(),
-                message: format!(
-                    "namespaces \"{}\" is forbidden: this namespace may not be deleted",
-                    key.1
-                ),
+                message: format!("namespaces \"{}\" is forbidden: this namespace may not be deleted", key.1),
             });
         }
         let policy = match params.propagation_policy.as_deref() {
@@ -212,22 +205,15 @@ impl State {
         if super::write::is_crd(info) {
             add(CRD_CLEANUP);
         }
-        let grace = if info.graceful_deletion() {
-            pod_grace(&object, params.grace_period_seconds)
-        } else {
-            0
-        };
-        let namespace_pending = is_namespace
-            && object["spec"]["finalizers"]
-                .as_array()
-                .is_some_and(|f| !f.is_empty());
+        let grace =
+            if info.graceful_deletion() { pod_grace(&object, params.grace_period_seconds) } else { 0 };
+        let namespace_pending =
+            is_namespace && object["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
         if finalizers.is_empty() && grace == 0 && !namespace_pending {
             if params.dry_run {
                 return Ok(Deleted::Removed(current));
             }
-            let removed = self
-                .remove(info, key)
-                .ok_or_else(|| ApiError::not_found(&gr, &key.1))?;
+            let removed = self.remove(info, key).ok_or_else(|| ApiError::not_found(&gr, &key.1))?;
             return Ok(Deleted::Removed(removed));
         }
         let when = self.clock.now() + jiff::SignedDuration::from_secs(grace);
@@ -242,20 +228,17 @@ impl State {
             object["status"]["phase"] = json!("Terminating");
         }
         if params.dry_run {
-            return Ok(Deleted::Pending(Arc::new(StoredObject::new(
-                &object,
-                &info.selectable_fields,
-            ))));
+            return Ok(Deleted::Pending(Arc::new(StoredObject::new(&object, &info.selectable_fields))));
         }
         let stored = self.put(info, object, EventType::Modified);
         match policy {
             Propagation::Foreground => self.tasks.push_back(Task::StartForeground {
-                uid: stored.uid().to_owned(),
-            }),
-            Propagation::Orphan => self.tasks.push_back(Task::StartOrphan {
-                key: info.storage_key(),
+                key: (**info.storage_key()).clone(),
                 object: key.clone(),
             }),
+            Propagation::Orphan => self
+                .tasks
+                .push_back(Task::StartOrphan { key: (**info.storage_key()).clone(), object: key.clone() }),
             Propagation::Background => {}
         }
         if is_namespace {
@@ -277,9 +260,7 @@ impl State {
         params: &Params,
     ) -> Result<Deleted> {
         let mut object = current.value();
-        let pending = object["metadata"]["deletionGracePeriodSeconds"]
-            .as_i64()
-            .unwrap_or(0);
+        let pending = object["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
         let Some(requested) = params.grace_period_seconds.filter(|g| *g >= 0 && *g < pending) else {
             return Ok(Deleted::Pending(current));
         };
@@ -287,9 +268,8 @@ impl State {
             return Ok(Deleted::Pending(current));
         }
         if requested == 0 && current.finalizers().is_empty() {
-            let removed = self
-                .remove(info, key)
-                .ok_or_else(|| ApiError::not_found(&info.group_resource(), &key.1))?;
+            let removed =
+                self.remove(info, key).ok_or_else(|| ApiError::not_found(&info.group_resource(), &key.1))?;
             return Ok(Deleted::Removed(removed));
         }
         let when = self.clock.now() + jiff::SignedDuration::from_secs(requested);
@@ -300,19 +280,14 @@ impl State {
 
     /// Follow-up of an object leaving storage.
     pub(crate) fn after_removal(&mut self, info: &ResourceInfo, removed: &StoredObject) {
-        self.by_uid.remove(removed.uid());
-        self.tasks.push_back(Task::OwnerGone {
-            uid: removed.uid().to_owned(),
-        });
+        self.tasks.push_back(Task::OwnerGone { uid: removed.uid().to_owned() });
         for owner in &removed.owners {
-            self.tasks.push_back(Task::CheckForeground {
-                uid: owner.uid.clone(),
-            });
+            if let Some((key, object)) = self.owner_location(removed.namespace(), owner) {
+                self.tasks.push_back(Task::CheckForeground { key, object });
+            }
         }
         if info.namespaced && self.namespace_terminating(removed.namespace()) {
-            self.tasks.push_back(Task::CleanNamespace {
-                name: removed.namespace().to_owned(),
-            });
+            self.tasks.push_back(Task::CleanNamespace { name: removed.namespace().to_owned() });
         }
         if let Origin::Custom { crd, .. } = &info.origin {
             self.tasks.push_back(Task::CleanCrd { name: crd.clone() });
@@ -323,8 +298,7 @@ impl State {
     }
 
     fn namespace_terminating(&self, name: &str) -> bool {
-        self.current(&namespaces_key(), &(String::new(), name.to_owned()))
-            .is_some_and(|ns| ns.is_deleting())
+        self.current(&namespaces_key(), &(String::new(), name.to_owned())).is_some_and(|ns| ns.is_deleting())
     }
 
     /// Runs the built-in controllers until they have nothing left to do.
@@ -339,11 +313,13 @@ impl State {
             }
             match task {
                 Task::OwnerGone { uid } => self.collect_dependents(&uid, false),
-                Task::StartForeground { uid } => {
-                    self.collect_dependents(&uid, true);
-                    self.tasks.push_back(Task::CheckForeground { uid });
+                Task::StartForeground { key, object } => {
+                    if let Some(owner) = self.current(&key, &object) {
+                        self.collect_dependents(owner.uid(), true);
+                    }
+                    self.tasks.push_back(Task::CheckForeground { key, object });
                 }
-                Task::CheckForeground { uid } => self.check_foreground(&uid),
+                Task::CheckForeground { key, object } => self.check_foreground(&key, &object),
                 Task::StartOrphan { key, object } => self.orphan_dependents(&key, &object),
                 Task::CleanNamespace { name } => self.clean_namespace(&name),
                 Task::CleanCrd { name } => self.clean_crd(&name),
@@ -355,11 +331,8 @@ impl State {
     /// Deletes the dependents of `uid` that have no other live owner, and strips the reference from
     /// those that do. In foreground mode, blocking dependents are deleted in the foreground too.
     fn collect_dependents(&mut self, uid: &str, foreground: bool) {
-        let dependents: Vec<(StorageKey, ObjectKey)> = self
-            .dependents
-            .get(uid)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
+        let dependents: Vec<(StorageKey, ObjectKey)> =
+            self.dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
         for (key, object) in dependents {
             let Some(dependent) = self.current(&key, &object) else {
                 continue;
@@ -370,7 +343,7 @@ impl State {
             let other_live_owner = dependent
                 .owners
                 .iter()
-                .any(|o| o.uid != uid && self.by_uid.contains_key(&o.uid));
+                .any(|o| o.uid != uid && self.owner_location(dependent.namespace(), o).is_some());
             if other_live_owner {
                 if !foreground {
                     self.controller_update(GC, &info, &object, |v| strip_owner(v, uid));
@@ -389,21 +362,30 @@ impl State {
         }
     }
 
+    /// Where a live owner named by an owner reference is stored (same namespace as its dependent,
+    /// or cluster-scoped), if it exists with the referenced uid.
+    pub(crate) fn owner_location(&self, namespace: &str, owner: &Owner) -> Option<(StorageKey, ObjectKey)> {
+        let (group, _) = owner.api_version.rsplit_once('/').unwrap_or(("", &owner.api_version));
+        let info = self.registry.by_group_kind(group, &owner.kind)?;
+        let ns = if info.namespaced { namespace.to_owned() } else { String::new() };
+        let object = (ns, owner.name.clone());
+        let key = (**info.storage_key()).clone();
+        self.current(&key, &object).filter(|o| o.uid() == owner.uid).map(|_| (key, object))
+    }
+
     /// Releases an owner in foreground deletion once no blocking dependent is left.
-    fn check_foreground(&mut self, uid: &str) {
-        let Some((key, object)) = self.by_uid.get(uid).cloned() else {
-            return;
-        };
+    fn check_foreground(&mut self, key: &StorageKey, object: &ObjectKey) {
+        let (key, object) = (key.clone(), object.clone());
         let Some(owner) = self.current(&key, &object) else {
             return;
         };
         if !owner.is_deleting() || !owner.finalizers().iter().any(|f| f == FOREGROUND) {
             return;
         }
+        let uid = owner.uid();
         let blocked = self.dependents.get(uid).is_some_and(|deps| {
             deps.iter().any(|(k, o)| {
-                self.current(k, o)
-                    .is_some_and(|d| d.owners.iter().any(|r| r.uid == uid && r.block))
+                self.current(k, o).is_some_and(|d| d.owners.iter().any(|r| r.uid == uid && r.block))
             })
         });
         if blocked {
@@ -419,11 +401,8 @@ impl State {
             return;
         };
         let uid = owner.uid().to_owned();
-        let dependents: Vec<(StorageKey, ObjectKey)> = self
-            .dependents
-            .get(&uid)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
+        let dependents: Vec<(StorageKey, ObjectKey)> =
+            self.dependents.get(&uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
         for (dep_key, dep) in dependents {
             if let Some(info) = self.registry.preferred(&dep_key.group, &dep_key.plural) {
                 self.controller_update(GC, &info, &dep, |v| strip_owner(v, &uid));
@@ -452,9 +431,8 @@ impl State {
                 .get(&key)
                 .map(|objects| {
                     objects
-                        .range((name.to_owned(), String::new())..)
-                        .take_while(|((ns, _), _)| ns == name)
-                        .map(|(k, o)| (k.clone(), o.is_deleting()))
+                        .in_namespace(name)
+                        .map(|o| ((o.namespace().to_owned(), o.name().to_owned()), o.is_deleting()))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -487,9 +465,7 @@ impl State {
             });
             // With no finalizers of any kind left, the namespace is gone.
             if let Some(ns) = self.current(&namespaces_key(), &ns_key) {
-                let spec_empty = ns.value()["spec"]["finalizers"]
-                    .as_array()
-                    .is_none_or(Vec::is_empty);
+                let spec_empty = ns.value()["spec"]["finalizers"].as_array().is_none_or(Vec::is_empty);
                 if spec_empty && ns.finalizers().is_empty() {
                     self.remove(&info, &ns_key);
                     self.journal_op(
@@ -511,10 +487,8 @@ impl State {
     /// The CRD cleanup: delete the custom objects of a terminating CRD; when none are left, drop the
     /// cleanup finalizer so the CRD goes (and its resource with it).
     fn clean_crd(&mut self, name: &str) {
-        let crd_key = StorageKey {
-            group: "apiextensions.k8s.io".into(),
-            plural: "customresourcedefinitions".into(),
-        };
+        let crd_key =
+            StorageKey { group: "apiextensions.k8s.io".into(), plural: "customresourcedefinitions".into() };
         let Some(crd) = self.current(&crd_key, &(String::new(), name.to_owned())) else {
             return;
         };
@@ -523,19 +497,17 @@ impl State {
         }
         let value = crd.value();
         let group = value["spec"]["group"].as_str().unwrap_or_default().to_owned();
-        let plural = value["spec"]["names"]["plural"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let key = StorageKey {
-            group: group.clone(),
-            plural: plural.clone(),
-        };
+        let plural = value["spec"]["names"]["plural"].as_str().unwrap_or_default().to_owned();
+        let key = StorageKey { group: group.clone(), plural: plural.clone() };
         if let Some(info) = self.registry.preferred(&group, &plural) {
             let objects: Vec<(ObjectKey, bool)> = self
                 .stores
                 .get(&key)
-                .map(|m| m.iter().map(|(k, o)| (k.clone(), o.is_deleting())).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|o| ((o.namespace().to_owned(), o.name().to_owned()), o.is_deleting()))
+                        .collect()
+                })
                 .unwrap_or_default();
             for (object, deleting) in objects {
                 if !deleting {
@@ -546,10 +518,7 @@ impl State {
         if self.stores.get(&key).is_some_and(|m| !m.is_empty()) {
             return;
         }
-        if let Some(info) = self
-            .registry
-            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-        {
+        if let Some(info) = self.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions") {
             self.controller_update(CRD_CONTROLLER, &info, &(String::new(), name.to_owned()), |v| {
                 remove_finalizer(v, CRD_CLEANUP);
             });
@@ -565,7 +534,7 @@ impl State {
         object: &ObjectKey,
         f: impl FnOnce(&mut Value),
     ) {
-        let Some(current) = self.current(&info.storage_key(), object) else {
+        let Some(current) = self.current(info.storage_key(), object) else {
             return;
         };
         let before = current.value();
@@ -575,18 +544,11 @@ impl State {
             return;
         }
         let done = current.is_deleting()
-            && after["metadata"]["finalizers"]
-                .as_array()
-                .is_none_or(Vec::is_empty)
-            && after["metadata"]["deletionGracePeriodSeconds"]
-                .as_i64()
-                .unwrap_or(0)
-                == 0
+            && after["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty)
+            && after["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
             && !(info.group.is_empty()
                 && info.plural == "namespaces"
-                && after["spec"]["finalizers"]
-                    .as_array()
-                    .is_some_and(|f| !f.is_empty()));
+                && after["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()));
         if done {
             self.remove(info, object);
         } else {
@@ -634,10 +596,7 @@ impl State {
 }
 
 fn namespaces_key() -> StorageKey {
-    StorageKey {
-        group: String::new(),
-        plural: "namespaces".into(),
-    }
+    StorageKey { group: String::new(), plural: "namespaces".into() }
 }
 
 fn precondition_failed(gr: &GroupResource, name: &str, what: &str, wanted: &str, actual: &str) -> ApiError {
@@ -658,10 +617,7 @@ fn pod_grace(pod: &Value, requested: Option<i64>) -> i64 {
     if unscheduled || finished {
         return 0;
     }
-    requested
-        .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
-        .unwrap_or(30)
-        .max(0)
+    requested.or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64()).unwrap_or(30).max(0)
 }
 
 fn strip_owner(object: &mut Value, uid: &str) {

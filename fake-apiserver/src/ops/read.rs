@@ -1,6 +1,7 @@
 //! Reads: get, list (selectors, resourceVersion semantics, pagination from one consistent
 //! snapshot) and opening watches.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::request::{ListResult, Params, Request, Response};
 use crate::resources::{ResourceInfo, StorageKey};
 use crate::selectors::fields::FieldSelector;
 use crate::selectors::labels::LabelSelector;
+use crate::store::Store;
 use crate::store::objects::{ObjectKey, StoredObject};
 use crate::watch::{DEFAULT_WATCH_TIMEOUT, Start, WatchEvent, WatchFilter, WatchSpec, WatchStream};
 
@@ -30,7 +32,7 @@ enum ReadAt {
 impl State {
     pub(crate) fn get(&mut self, info: &ResourceInfo, req: &Request) -> Result<Arc<StoredObject>> {
         let key = object_key(req);
-        self.current(&info.storage_key(), &key)
+        self.current(info.storage_key(), &key)
             .ok_or_else(|| ApiError::not_found(&info.group_resource(), &key.1))
     }
 
@@ -45,18 +47,30 @@ impl State {
         };
         let filter = |o: &StoredObject| {
             req.namespace.as_ref().is_none_or(|ns| ns == o.namespace())
-                && labels.matches(o.labels())
+                && labels.matches(&o.labels)
                 && fields.matches(|path| o.field(path))
         };
-        let snapshot = self.snapshot(&info.storage_key(), at);
-        let mut matching = snapshot
-            .iter()
-            .filter(|(k, _)| start_after.as_ref().is_none_or(|s| *k > s))
-            .filter(|(_, o)| filter(o));
+        let empty = Store::default();
+        let current = self.stores.get(&**info.storage_key()).unwrap_or(&empty);
+        let snapshot = match at {
+            ReadAt::Current => Cow::Borrowed(current),
+            ReadAt::Snapshot(rv) => Cow::Owned(self.snapshot(info.storage_key(), current, rv)),
+        };
+        let candidates: Box<dyn Iterator<Item = &Arc<StoredObject>>> = match &req.namespace {
+            Some(ns) => Box::new(snapshot.in_namespace(ns)),
+            None => Box::new(snapshot.iter()),
+        };
+        let mut matching = candidates
+            .filter(|o| {
+                start_after
+                    .as_ref()
+                    .is_none_or(|(ns, name)| (o.namespace(), o.name()) > (ns.as_str(), name.as_str()))
+            })
+            .filter(|o| filter(o));
         let limit = p.limit.filter(|l| *l > 0).map(|l| l as usize);
         let items: Vec<Arc<StoredObject>> = match limit {
-            Some(n) => matching.by_ref().take(n).map(|(_, o)| o.clone()).collect(),
-            None => matching.by_ref().map(|(_, o)| o.clone()).collect(),
+            Some(n) => matching.by_ref().take(n).cloned().collect(),
+            None => matching.by_ref().cloned().collect(),
         };
         let remaining = matching.count() as u64;
         let (continue_token, remaining_item_count) = match (remaining, items.last()) {
@@ -138,37 +152,21 @@ impl State {
     }
 
     fn at(&self, rv: u64) -> ReadAt {
-        if rv >= self.rv {
-            ReadAt::Current
-        } else {
-            ReadAt::Snapshot(rv)
-        }
+        if rv >= self.rv { ReadAt::Current } else { ReadAt::Snapshot(rv) }
     }
 
-    /// The objects of a resource as they were at `at`, in key order.
-    fn snapshot(&self, key: &StorageKey, at: ReadAt) -> BTreeMap<ObjectKey, Arc<StoredObject>> {
-        let mut objects = self.stores.get(key).cloned().unwrap_or_default();
-        if let ReadAt::Snapshot(rv) = at {
-            // Undo every later change: the first change after `rv` of each object knows its state then.
-            let mut undone = BTreeMap::<ObjectKey, Option<Arc<StoredObject>>>::new();
-            for change in self
-                .history
-                .after(rv)
-                .into_iter()
-                .flatten()
-                .filter(|c| *c.key == *key)
-            {
-                let object = (
-                    change.object.namespace().to_owned(),
-                    change.object.name().to_owned(),
-                );
-                undone.entry(object).or_insert_with(|| change.prev.clone());
-            }
-            for (object, before) in undone {
-                match before {
-                    Some(version) => objects.insert(object, version),
-                    None => objects.remove(&object),
-                };
+    /// The objects of a resource as they were at `rv`: the current ones with every later change
+    /// undone (the first change after `rv` of each object knows its state then).
+    fn snapshot(&self, key: &StorageKey, current: &Store, rv: u64) -> Store {
+        let mut objects = current.clone();
+        let mut undone = BTreeMap::<(Arc<str>, Arc<str>), Option<Arc<StoredObject>>>::new();
+        for change in self.history.after(rv).into_iter().flatten().filter(|c| *c.key == *key) {
+            undone.entry(change.object.names()).or_insert_with(|| change.prev.clone());
+        }
+        for ((namespace, name), before) in undone {
+            objects.remove(&namespace, &name);
+            if let Some(version) = before {
+                objects.insert(version);
             }
         }
         objects
@@ -209,27 +207,16 @@ impl State {
                         "too old resource version: {rv} ({})",
                         self.history.compacted() + 1
                     ));
-                    return Ok(Response::Watch(WatchStream::single(
-                        info.clone(),
-                        WatchEvent::Error(error),
-                    )));
+                    return Ok(Response::Watch(WatchStream::single(info.clone(), WatchEvent::Error(error))));
                 }
                 Start::From(rv)
             }
         };
-        let timeout = p
-            .timeout_seconds
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_WATCH_TIMEOUT);
-        let key = self.intern(info.storage_key());
+        let timeout = p.timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_WATCH_TIMEOUT);
+        let key = info.storage_key().clone();
         let spec = WatchSpec {
             info: info.clone(),
-            filter: WatchFilter {
-                key,
-                namespace: req.namespace.clone(),
-                labels,
-                fields,
-            },
+            filter: WatchFilter { key, namespace: req.namespace.clone(), labels, fields },
             start,
             timeout,
             bookmarks: p.allow_watch_bookmarks,
@@ -251,11 +238,7 @@ pub(crate) fn scale_of(info: &ResourceInfo, object: &Value) -> Value {
     };
     let read = |path: &str| pointer(object, path).cloned().unwrap_or(Value::Null);
     let meta = &object["metadata"];
-    let selector = scale
-        .label_selector_path
-        .as_deref()
-        .map(&read)
-        .unwrap_or(Value::Null);
+    let selector = scale.label_selector_path.as_deref().map(&read).unwrap_or(Value::Null);
     let selector = match selector {
         Value::Object(_) => crate::selectors::labels::from_label_selector_json(&selector)
             .map(|s| Value::String(s.to_string()))
@@ -283,17 +266,11 @@ pub(crate) fn scale_of(info: &ResourceInfo, object: &Value) -> Value {
 
 /// Reads a dotted JSON path (`.spec.replicas`).
 pub(crate) fn pointer<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
-    path.trim_start_matches('.')
-        .split('.')
-        .filter(|s| !s.is_empty())
-        .try_fold(object, |v, seg| v.get(seg))
+    path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()).try_fold(object, |v, seg| v.get(seg))
 }
 
 pub(crate) fn object_key(req: &Request) -> ObjectKey {
-    (
-        req.namespace.clone().unwrap_or_default(),
-        req.name.clone().unwrap_or_default(),
-    )
+    (req.namespace.clone().unwrap_or_default(), req.name.clone().unwrap_or_default())
 }
 
 pub(crate) fn parse_labels(p: &Params) -> Result<LabelSelector> {
@@ -308,23 +285,18 @@ pub(crate) fn parse_fields(info: &ResourceInfo, p: &Params) -> Result<FieldSelec
         let known = matches!(field, "metadata.name" | "metadata.namespace")
             || info.selectable_fields.iter().any(|f| f == field);
         if !known {
-            return Err(ApiError::BadRequest(format!(
-                "field label not supported: {field}"
-            )));
+            return Err(ApiError::BadRequest(format!("field label not supported: {field}")));
         }
     }
     Ok(selector)
 }
 
 fn parse_rv(rv: &str) -> Result<u64> {
-    rv.parse()
-        .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv:?}")))
+    rv.parse().map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv:?}")))
 }
 
 fn too_large(requested: u64, current: u64) -> ApiError {
-    ApiError::Timeout(format!(
-        "Too large resource version: {requested}, current: {current}"
-    ))
+    ApiError::Timeout(format!("Too large resource version: {requested}, current: {current}"))
 }
 
 fn encode_continue(rv: u64, last: &ObjectKey) -> String {
@@ -336,9 +308,7 @@ fn decode_continue(token: &str) -> Result<(u64, ObjectKey)> {
     let invalid = || {
         ApiError::BadRequest("continue key is not valid: incorrect encoded start resourceVersion".to_owned())
     };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| invalid())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| invalid())?;
     let rv = v["rv"].as_u64().ok_or_else(invalid)?;
     let ns = v["start"][0].as_str().ok_or_else(invalid)?;

@@ -20,12 +20,10 @@ use crate::validation::{self, NameRule};
 
 impl State {
     /// Creates an object on behalf of an internal actor, journaling it like a client request.
-    pub(crate) fn create_as(&mut self, actor: &str, req: &Request) -> Result<Arc<StoredObject>> {
-        let info = self
-            .registry
-            .get(&req.group, &req.version, &req.plural)
-            .ok_or(ApiError::NoSuchResource)?;
-        let result = self.create(&info, req);
+    pub(crate) fn create_as(&mut self, actor: &str, mut req: Request) -> Result<Arc<StoredObject>> {
+        let info =
+            self.registry.get(&req.group, &req.version, &req.plural).ok_or(ApiError::NoSuchResource)?;
+        let result = self.create(&info, &mut req);
         let (code, rv) = match &result {
             Ok(o) => (201, Some(o.resource_version())),
             Err(e) => (e.code(), None),
@@ -45,7 +43,11 @@ impl State {
         result
     }
 
-    pub(crate) fn create(&mut self, info: &Arc<ResourceInfo>, req: &Request) -> Result<Arc<StoredObject>> {
+    pub(crate) fn create(
+        &mut self,
+        info: &Arc<ResourceInfo>,
+        req: &mut Request,
+    ) -> Result<Arc<StoredObject>> {
         if req.name.is_some() {
             return Err(crate::cluster::method_not_allowed(Verb::Create, info));
         }
@@ -68,22 +70,14 @@ impl State {
         } else {
             meta.remove("namespace");
         }
-        if meta
-            .get("resourceVersion")
-            .and_then(Value::as_str)
-            .is_some_and(|rv| !rv.is_empty())
-        {
+        if meta.get("resourceVersion").and_then(Value::as_str).is_some_and(|rv| !rv.is_empty()) {
             return Err(ApiError::Internal(
                 "resourceVersion should not be set on objects to be created".to_owned(),
             ));
         }
         let name = match meta.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
             Some(name) => name.to_owned(),
-            None => match meta
-                .get("generateName")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
-            {
+            None => match meta.get("generateName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
                 Some(prefix) => {
                     let prefix = prefix.to_owned();
                     let name = format!("{prefix}{}", self.name_suffix());
@@ -100,12 +94,7 @@ impl State {
         let uid = self.new_uid();
         let now = self.clock.now_rfc3339();
         let meta = metadata_mut(&mut object)?;
-        for field in [
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "selfLink",
-            "managedFields",
-        ] {
+        for field in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"] {
             meta.remove(field);
         }
         meta.insert("uid".into(), Value::String(uid));
@@ -122,11 +111,8 @@ impl State {
                 .map_err(|causes| ApiError::invalid(&info.kind, &info.group, &name, causes))?;
         }
         let key = (req.namespace.clone().unwrap_or_default(), name.clone());
-        if self.current(&info.storage_key(), &key).is_some() {
-            return Err(ApiError::AlreadyExists {
-                resource: info.group_resource(),
-                name,
-            });
+        if self.current(info.storage_key(), &key).is_some() {
+            return Err(ApiError::AlreadyExists { resource: info.group_resource(), name });
         }
         if req.params.dry_run {
             return Ok(Arc::new(StoredObject::new(&object, &info.selectable_fields)));
@@ -136,18 +122,17 @@ impl State {
             // Served at once, like the real server's synchronous registration; the conditions
             // follow as the apiextensions controller's own write.
             self.register_crd(&stored.value());
-            self.tasks.push_back(crate::cluster::Task::EstablishCrd {
-                name: stored.name().to_owned(),
-            });
+            self.tasks.push_back(crate::cluster::Task::EstablishCrd { name: stored.name().to_owned() });
         }
         Ok(stored)
     }
 
     /// Updates and patches, on the main resource and its subresources.
-    pub(crate) fn modify(&mut self, info: &Arc<ResourceInfo>, req: &Request) -> Result<Response> {
+    pub(crate) fn modify(&mut self, info: &Arc<ResourceInfo>, req: &mut Request) -> Result<Response> {
         let key = object_key(req);
-        let sub = req.subresource.as_deref();
-        let current = self.current(&info.storage_key(), &key);
+        let sub_owned = req.subresource.clone();
+        let sub = sub_owned.as_deref();
+        let current = self.current(info.storage_key(), &key);
         let Some(current) = current else {
             if req.verb == Verb::Patch && req.patch_type == Some(PatchType::Apply) && sub.is_none() {
                 return self.apply_create(info, req).map(Response::Object);
@@ -206,7 +191,7 @@ impl State {
     }
 
     /// Server-side apply of an object that does not exist yet: it is created.
-    fn apply_create(&mut self, info: &Arc<ResourceInfo>, req: &Request) -> Result<Arc<StoredObject>> {
+    fn apply_create(&mut self, info: &Arc<ResourceInfo>, req: &mut Request) -> Result<Arc<StoredObject>> {
         if req.params.field_manager.as_deref().is_none_or(str::is_empty) {
             return Err(field_manager_required(info));
         }
@@ -222,7 +207,7 @@ impl State {
         let mut create = req.clone();
         create.name = None;
         create.body = Some(body);
-        self.create(info, &create)
+        self.create(info, &mut create)
     }
 
     /// The shared path of every write to an existing object.
@@ -236,16 +221,11 @@ impl State {
         req: &Request,
     ) -> Result<Arc<StoredObject>> {
         if !new.is_object() {
-            return Err(ApiError::BadRequest(
-                "the object provided is not a JSON object".to_owned(),
-            ));
+            return Err(ApiError::BadRequest("the object provided is not a JSON object".to_owned()));
         }
         check_type(info, &mut new)?;
         let name = current.name().to_owned();
-        match new["metadata"]["resourceVersion"]
-            .as_str()
-            .filter(|rv| !rv.is_empty())
-        {
+        match new["metadata"]["resourceVersion"].as_str().filter(|rv| !rv.is_empty()) {
             Some(rv) if rv != current.resource_version().to_string() => {
                 return Err(ApiError::stale(&info.group_resource(), &name));
             }
@@ -311,11 +291,7 @@ impl State {
                     .filter(|f| !current.finalizers().iter().any(|c| c == f))
                     .collect();
                 if !added.is_empty() {
-                    let list = added
-                        .iter()
-                        .map(|f| format!("{f:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let list = added.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ");
                     return Err(ApiError::invalid(
                         &info.kind,
                         &info.group,
@@ -341,12 +317,8 @@ impl State {
         if req.params.dry_run {
             return Ok(Arc::new(StoredObject::new(&result, &info.selectable_fields)));
         }
-        let finalizers_left = result["metadata"]["finalizers"]
-            .as_array()
-            .is_some_and(|f| !f.is_empty());
-        let grace = result["metadata"]["deletionGracePeriodSeconds"]
-            .as_i64()
-            .unwrap_or(0);
+        let finalizers_left = result["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+        let grace = result["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
         if current.is_deleting() && !finalizers_left && grace == 0 {
             let key = (current.namespace().to_owned(), name);
             self.remove(info, &key);
@@ -371,11 +343,7 @@ impl State {
         req: &Request,
     ) -> Result<Arc<StoredObject>> {
         let mut result = old.clone();
-        set_or_remove(
-            &mut result["spec"],
-            "finalizers",
-            new["spec"].get("finalizers").cloned(),
-        );
+        set_or_remove(&mut result["spec"], "finalizers", new["spec"].get("finalizers").cloned());
         if result == *old {
             return Ok(current.clone());
         }
@@ -383,9 +351,7 @@ impl State {
             return Ok(Arc::new(StoredObject::new(&result, &info.selectable_fields)));
         }
         let stored = self.put(info, result, EventType::Modified);
-        self.tasks.push_back(crate::cluster::Task::CleanNamespace {
-            name: stored.name().to_owned(),
-        });
+        self.tasks.push_back(crate::cluster::Task::CleanNamespace { name: stored.name().to_owned() });
         Ok(stored)
     }
 
@@ -393,7 +359,7 @@ impl State {
     fn modify_scale(
         &mut self,
         info: &Arc<ResourceInfo>,
-        req: &Request,
+        req: &mut Request,
         current: &Arc<StoredObject>,
         old: &Value,
     ) -> Result<Response> {
@@ -412,9 +378,7 @@ impl State {
                 patching::apply_untyped(patch_type, &view, patch)?
             }
         };
-        if let Some(rv) = new_view["metadata"]["resourceVersion"]
-            .as_str()
-            .filter(|rv| !rv.is_empty())
+        if let Some(rv) = new_view["metadata"]["resourceVersion"].as_str().filter(|rv| !rv.is_empty())
             && rv != current.resource_version().to_string()
         {
             return Err(ApiError::stale(&info.group_resource(), current.name()));
@@ -457,26 +421,16 @@ impl State {
         }
         let causes = causes
             .into_iter()
-            .map(|c| StatusCause {
-                reason: c.reason.to_owned(),
-                message: c.message,
-                field: c.field,
-            })
+            .map(|c| StatusCause { reason: c.reason.to_owned(), message: c.message, field: c.field })
             .collect();
         Err(ApiError::invalid(&info.kind, &info.group, name, causes))
     }
 
     /// NamespaceLifecycle admission: the namespace must exist and not be terminating.
     fn admit_namespace(&self, info: &ResourceInfo, namespace: &str) -> Result<()> {
-        let ns_key = crate::resources::StorageKey {
-            group: String::new(),
-            plural: "namespaces".into(),
-        };
+        let ns_key = crate::resources::StorageKey { group: String::new(), plural: "namespaces".into() };
         match self.current(&ns_key, &(String::new(), namespace.to_owned())) {
-            None => Err(ApiError::not_found(
-                &crate::error::GroupResource::new("", "namespaces"),
-                namespace,
-            )),
+            None => Err(ApiError::not_found(&crate::error::GroupResource::new("", "namespaces"), namespace)),
             Some(ns) if ns.is_deleting() => Err(ApiError::Forbidden {
                 resource: info.group_resource(),
                 name: String::new(),
@@ -502,11 +456,7 @@ fn name_rule(info: &ResourceInfo) -> NameRule {
 }
 
 pub(crate) fn resource_name(info: &ResourceInfo) -> String {
-    if info.group.is_empty() {
-        info.plural.clone()
-    } else {
-        format!("{}.{}", info.plural, info.group)
-    }
+    if info.group.is_empty() { info.plural.clone() } else { format!("{}.{}", info.plural, info.group) }
 }
 
 pub(crate) fn is_crd(info: &ResourceInfo) -> bool {
@@ -514,11 +464,7 @@ pub(crate) fn is_crd(info: &ResourceInfo) -> bool {
 }
 
 fn cause(reason: &str, field: &str, message: &str) -> StatusCause {
-    StatusCause {
-        reason: reason.to_owned(),
-        message: message.to_owned(),
-        field: field.to_owned(),
-    }
+    StatusCause { reason: reason.to_owned(), message: message.to_owned(), field: field.to_owned() }
 }
 
 fn unsupported_patch(info: &ResourceInfo) -> ApiError {
@@ -541,15 +487,11 @@ fn field_manager_required(info: &ResourceInfo) -> ApiError {
 }
 
 /// The request body as a JSON object.
-pub(crate) fn body_object(req: &Request) -> Result<Value> {
-    match &req.body {
-        Some(Value::Object(map)) => Ok(Value::Object(map.clone())),
-        Some(_) => Err(ApiError::BadRequest(
-            "the object provided is not a JSON object".to_owned(),
-        )),
-        None => Err(ApiError::BadRequest(
-            "the body of the request was empty".to_owned(),
-        )),
+pub(crate) fn body_object(req: &mut Request) -> Result<Value> {
+    match req.body.take() {
+        Some(object @ Value::Object(_)) => Ok(object),
+        Some(_) => Err(ApiError::BadRequest("the object provided is not a JSON object".to_owned())),
+        None => Err(ApiError::BadRequest("the body of the request was empty".to_owned())),
     }
 }
 
@@ -562,8 +504,7 @@ pub(crate) fn metadata_mut(object: &mut Value) -> Result<&mut Map<String, Value>
     if meta.is_null() {
         *meta = Value::Object(Map::new());
     }
-    meta.as_object_mut()
-        .ok_or_else(|| ApiError::BadRequest("metadata must be an object".to_owned()))
+    meta.as_object_mut().ok_or_else(|| ApiError::BadRequest("metadata must be an object".to_owned()))
 }
 
 /// Defaults `apiVersion` and `kind` from the URL, as the real decoder does, and rejects mismatches:
@@ -573,11 +514,7 @@ pub(crate) fn check_type(info: &ResourceInfo, object: &mut Value) -> Result<()> 
     let map = object
         .as_object_mut()
         .ok_or_else(|| ApiError::BadRequest("the object provided is not a JSON object".to_owned()))?;
-    match map
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .filter(|v| !v.is_empty())
-    {
+    match map.get("apiVersion").and_then(Value::as_str).filter(|v| !v.is_empty()) {
         Some(v) if v != expected_version => {
             return Err(ApiError::BadRequest(format!(
                 "the API version in the data ({v}) does not match the expected API version ({expected_version})"
@@ -632,10 +569,7 @@ fn prepare_status_on_create(info: &ResourceInfo, object: &mut Value) {
     let Some(map) = object.as_object_mut() else { return };
     match (info.group.as_str(), info.plural.as_str()) {
         ("", "pods") => {
-            map.insert(
-                "status".into(),
-                json!({"phase": "Pending", "qosClass": "BestEffort"}),
-            );
+            map.insert("status".into(), json!({"phase": "Pending", "qosClass": "BestEffort"}));
         }
         ("", "namespaces") => {
             map.insert("status".into(), json!({"phase": "Active"}));
@@ -685,11 +619,7 @@ fn set_or_remove(object: &mut Value, field: &str, value: Option<Value>) {
 
 /// Writes a value at a dotted path (`.spec.replicas`), creating objects on the way.
 pub(crate) fn set_path(object: &mut Value, path: &str, value: Value) {
-    let segments: Vec<&str> = path
-        .trim_start_matches('.')
-        .split('.')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments: Vec<&str> = path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()).collect();
     let Some((last, parents)) = segments.split_last() else {
         return;
     };

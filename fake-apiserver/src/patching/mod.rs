@@ -118,10 +118,7 @@ mod tests {
             {"op": "test", "path": "/metadata/finalizers", "value": null},
             {"op": "add", "path": "/metadata/finalizers", "value": ["f"]},
         ]);
-        assert_eq!(
-            json(&doc, &patch).unwrap()["metadata"]["finalizers"],
-            json!(["f"])
-        );
+        assert_eq!(json(&doc, &patch).unwrap()["metadata"]["finalizers"], json!(["f"]));
     }
 
     #[test]

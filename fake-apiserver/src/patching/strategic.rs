@@ -225,25 +225,16 @@ enum Segment<'a> {
 
 impl<'a> Path<'a> {
     /// The document root, rendered `$`.
-    const ROOT: Path<'static> = Path {
-        parent: None,
-        segment: Segment::Root,
-    };
+    const ROOT: Path<'static> = Path { parent: None, segment: Segment::Root };
 
     /// The path of member `key` below this one.
     fn key<'b>(&'b self, key: &'b str) -> Path<'b> {
-        Path {
-            parent: Some(self),
-            segment: Segment::Key(key),
-        }
+        Path { parent: Some(self), segment: Segment::Key(key) }
     }
 
     /// The path of list position `index` below this one.
     fn index<'b>(&'b self, index: usize) -> Path<'b> {
-        Path {
-            parent: Some(self),
-            segment: Segment::Index(index),
-        }
+        Path { parent: Some(self), segment: Segment::Index(index) }
     }
 
     /// JSONPath-style rendering: `$.spec.containers[0]`, `$.metadata.labels["app.kubernetes.io/name"]`.
@@ -283,10 +274,7 @@ fn merge_map(
         return match directive.as_str() {
             Some("replace") => Ok(clean_map(patch)),
             Some("delete") => Ok(Map::new()),
-            _ => Err(SmpError::UnknownDirective {
-                path: path.render(),
-                directive: directive.to_string(),
-            }),
+            _ => Err(SmpError::UnknownDirective { path: path.render(), directive: directive.to_string() }),
         };
     }
     apply_retain_keys(&mut original, &mut patch, path)?;
@@ -337,11 +325,7 @@ fn merge_value(
                 Some(FieldSchema::MapAtomic) => {
                     // `patchStrategy:"replace"`: the patch object is the new value.
                     let emptied = patch.remove(PATCH_DIRECTIVE).is_some_and(|d| d == "delete");
-                    return Ok(Some(Value::Object(if emptied {
-                        Map::new()
-                    } else {
-                        clean_map(patch)
-                    })));
+                    return Ok(Some(Value::Object(if emptied { Map::new() } else { clean_map(patch) })));
                 }
                 Some(FieldSchema::Object(type_name)) => Ctx::Type(type_name),
                 Some(FieldSchema::MapGranular(value_type)) => Ctx::MapOf(value_type),
@@ -415,9 +399,7 @@ fn merge_list(
             }
             Some("replace") => replace = true,
             Some("merge") => {
-                return Err(SmpError::MergeDirectiveInList {
-                    path: path.index(index).render(),
-                });
+                return Err(SmpError::MergeDirectiveInList { path: path.index(index).render() });
             }
             _ => {
                 return Err(SmpError::UnknownDirective {
@@ -428,10 +410,7 @@ fn merge_list(
         }
     }
     if replace {
-        base = plain
-            .into_iter()
-            .filter_map(|(_, item)| clean(Value::Object(item)))
-            .collect();
+        base = plain.into_iter().filter_map(|(_, item)| clean(Value::Object(item))).collect();
         plain = Vec::new();
     }
 
@@ -458,16 +437,9 @@ fn merge_list(
     if merged.iter().any(|item| item.get(primary_key).is_none()) {
         return Err(missing_key(path, primary_key));
     }
-    let (in_patch, server_only) = merged
-        .into_iter()
-        .partition(|item| patch_order.iter().any(|p| same_item(item, p, keys)));
-    Ok(normalize_order(
-        in_patch,
-        server_only,
-        &patch_order,
-        &server_order,
-        keys,
-    ))
+    let (in_patch, server_only) =
+        merged.into_iter().partition(|item| patch_order.iter().any(|p| same_item(item, p, keys)));
+    Ok(normalize_order(in_patch, server_only, &patch_order, &server_order, keys))
 }
 
 /// Checks that the items of both lists share one JSON type; true when they are objects.
@@ -510,17 +482,12 @@ fn same_entry(a: &Map<String, Value>, b: &Map<String, Value>, keys: &[&str]) -> 
 
 /// The merge-key fields of a patch item, which is all list ordering needs of it.
 fn key_fields(item: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
-    keys.iter()
-        .filter_map(|key| item.get(*key).map(|value| ((*key).to_owned(), value.clone())))
-        .collect()
+    keys.iter().filter_map(|key| item.get(*key).map(|value| ((*key).to_owned(), value.clone()))).collect()
 }
 
 /// The error for an item lacking the merge key.
 fn missing_key(path: Path<'_>, key: &'static str) -> SmpError {
-    SmpError::MissingMergeKey {
-        path: path.render(),
-        key,
-    }
+    SmpError::MissingMergeKey { path: path.render(), key }
 }
 
 /// Orders a merged list (apimachinery's `normalizeElementOrder`): `in_patch` items sorted by their
@@ -591,16 +558,11 @@ fn apply_set_element_order(
     ctx: Ctx<'_>,
     path: Path<'_>,
 ) -> Result<(), SmpError> {
-    let directives: Vec<String> = patch
-        .keys()
-        .filter(|key| key.starts_with(SET_ELEMENT_ORDER))
-        .cloned()
-        .collect();
+    let directives: Vec<String> =
+        patch.keys().filter(|key| key.starts_with(SET_ELEMENT_ORDER)).cloned().collect();
     for directive in directives {
         let directive_path = path.key(&directive);
-        let Some(field) = directive
-            .strip_prefix(SET_ELEMENT_ORDER)
-            .and_then(|rest| rest.strip_prefix('/'))
+        let Some(field) = directive.strip_prefix(SET_ELEMENT_ORDER).and_then(|rest| rest.strip_prefix('/'))
         else {
             return Err(SmpError::BadSetElementOrder {
                 path: directive_path.render(),
@@ -614,10 +576,7 @@ fn apply_set_element_order(
             });
         };
         let field_path = path.key(field);
-        let mismatch = |reason| SmpError::SetElementOrderMismatch {
-            path: field_path.render(),
-            reason,
-        };
+        let mismatch = |reason| SmpError::SetElementOrderMismatch { path: field_path.render(), reason };
         let (keys, item_ctx, merge): (&'static [&'static str], _, _) = match ctx.member(field) {
             Some(FieldSchema::ListMap { keys, item }) => (keys, Ctx::of_items(item), true),
             Some(FieldSchema::ListSet) => (&[], Ctx::Unknown, true),
@@ -633,12 +592,7 @@ fn apply_set_element_order(
             Some(Value::Array(items)) => Some(items),
             Some(_) => return Err(mismatch("the patch value is not a list")),
         };
-        validate_order(
-            patch_list.as_deref().unwrap_or_default(),
-            &order,
-            keys,
-            field_path,
-        )?;
+        validate_order(patch_list.as_deref().unwrap_or_default(), &order, keys, field_path)?;
         let merged = match (current.clone(), patch_list) {
             (None, None) => continue,
             (Some(current), None) => current,
@@ -657,19 +611,12 @@ fn apply_set_element_order(
                 return Err(missing_key(field_path, primary_key));
             }
         }
-        let (in_order, server_only) = merged
-            .into_iter()
-            .partition(|item| order.iter().any(|o| same_item(item, o, keys)));
+        let (in_order, server_only) =
+            merged.into_iter().partition(|item| order.iter().any(|o| same_item(item, o, keys)));
         let server_order = current.unwrap_or_default();
         original.insert(
             field.to_owned(),
-            Value::Array(normalize_order(
-                in_order,
-                server_only,
-                &order,
-                &server_order,
-                keys,
-            )),
+            Value::Array(normalize_order(in_order, server_only, &order, &server_order, keys)),
         );
     }
     Ok(())
@@ -683,10 +630,7 @@ fn validate_order(
     keys: &'static [&'static str],
     path: Path<'_>,
 ) -> Result<(), SmpError> {
-    let mut items = patch_list
-        .iter()
-        .filter(|item| item.get(PATCH_DIRECTIVE).is_none())
-        .peekable();
+    let mut items = patch_list.iter().filter(|item| item.get(PATCH_DIRECTIVE).is_none()).peekable();
     for ordered in order {
         let Some(item) = items.peek() else {
             return Ok(());
@@ -723,10 +667,7 @@ fn delete_from_primitive_list(
             reason: "the value must be a list",
         });
     };
-    if to_delete
-        .iter()
-        .any(|value| value.is_object() || value.is_array())
-    {
+    if to_delete.iter().any(|value| value.is_object() || value.is_array()) {
         return Err(SmpError::BadDeleteFromPrimitiveList {
             path: path.render(),
             reason: "only scalar values can be deleted",
@@ -808,41 +749,18 @@ mod tests {
         let container = Some("io.k8s.api.core.v1.Container");
         assert_eq!(
             field("io.k8s.api.core.v1.PodSpec", "containers"),
-            Some(ListMap {
-                keys: &["name"],
-                item: container
-            })
+            Some(ListMap { keys: &["name"], item: container })
         );
         assert_eq!(
-            field("io.k8s.api.core.v1.Container", "ports").map(|f| matches!(
-                f,
-                ListMap {
-                    keys: &["containerPort"],
-                    ..
-                }
-            )),
+            field("io.k8s.api.core.v1.Container", "ports")
+                .map(|f| matches!(f, ListMap { keys: &["containerPort"], .. })),
             Some(true)
         );
-        assert_eq!(
-            field("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers"),
-            Some(ListSet)
-        );
-        assert_eq!(
-            field("io.k8s.api.core.v1.PodSpec", "tolerations"),
-            Some(ListAtomic)
-        );
-        assert_eq!(
-            field("io.k8s.api.core.v1.PodSpec", "nodeSelector"),
-            Some(MapGranular(None))
-        );
-        assert_eq!(
-            field("io.k8s.api.core.v1.ResourceRequirements", "claims"),
-            Some(ListAtomic)
-        );
-        assert_eq!(
-            field("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "selector"),
-            Some(MapAtomic)
-        );
+        assert_eq!(field("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers"), Some(ListSet));
+        assert_eq!(field("io.k8s.api.core.v1.PodSpec", "tolerations"), Some(ListAtomic));
+        assert_eq!(field("io.k8s.api.core.v1.PodSpec", "nodeSelector"), Some(MapGranular(None)));
+        assert_eq!(field("io.k8s.api.core.v1.ResourceRequirements", "claims"), Some(ListAtomic));
+        assert_eq!(field("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "selector"), Some(MapAtomic));
         assert_eq!(field("io.k8s.api.core.v1.PodSpec", "hostname"), None);
         assert_eq!(field("io.k8s.api.core.v1.NoSuchType", "spec"), None);
     }
@@ -973,11 +891,8 @@ mod tests {
             "{in_object}"
         );
         assert_eq!(in_object.http_status(), 500);
-        let in_list = fail(
-            original,
-            json!({"spec": {"containers": [{"name": "a", "$patch": "merge"}]}}),
-            POD,
-        );
+        let in_list =
+            fail(original, json!({"spec": {"containers": [{"name": "a", "$patch": "merge"}]}}), POD);
         assert!(
             matches!(&in_list, SmpError::MergeDirectiveInList { path } if path == "$.spec.containers[0]")
         );
@@ -987,15 +902,8 @@ mod tests {
     #[test]
     fn an_unknown_patch_directive_is_an_error_naming_its_json_path() {
         let original = pod_with_containers(json!([{"name": "a"}]));
-        let err = fail(
-            original,
-            json!({"spec": {"containers": [{"name": "a", "$patch": "bogus"}]}}),
-            POD,
-        );
-        assert_eq!(
-            err.to_string(),
-            "unknown $patch directive \"bogus\" at $.spec.containers[0]"
-        );
+        let err = fail(original, json!({"spec": {"containers": [{"name": "a", "$patch": "bogus"}]}}), POD);
+        assert_eq!(err.to_string(), "unknown $patch directive \"bogus\" at $.spec.containers[0]");
         let err = fail(json!({}), json!({"$patch": 3}), POD);
         assert_eq!(err.to_string(), "unknown $patch directive 3 at $");
     }
@@ -1020,10 +928,7 @@ mod tests {
         let original = pod_with_containers(json!([{"name": "a"}, {"name": "b"}, {"name": "c"}]));
         let patch = json!({"spec": {"$setElementOrder/containers": [{"name": "c"}, {"name": "a"}]}});
         let result = apply(original, patch, POD);
-        assert_eq!(
-            containers(&result),
-            &json!([{"name": "b"}, {"name": "c"}, {"name": "a"}])
-        );
+        assert_eq!(containers(&result), &json!([{"name": "b"}, {"name": "c"}, {"name": "a"}]));
     }
 
     #[test]
@@ -1046,11 +951,8 @@ mod tests {
         assert!(
             matches!(&err, SmpError::SetElementOrderMismatch { path, .. } if path == "$.spec.containers")
         );
-        let bad_value = fail(
-            pod_with_containers(json!([])),
-            json!({"spec": {"$setElementOrder/containers": "a"}}),
-            POD,
-        );
+        let bad_value =
+            fail(pod_with_containers(json!([])), json!({"spec": {"$setElementOrder/containers": "a"}}), POD);
         assert_eq!(bad_value.http_status(), 400);
     }
 
@@ -1059,10 +961,7 @@ mod tests {
         let original = json!({"spec": {"replicas": 1, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}});
         let patch = json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}});
         let result = apply(original, patch, "io.k8s.api.apps.v1.Deployment");
-        assert_eq!(
-            result,
-            json!({"spec": {"replicas": 1, "strategy": {"type": "Recreate"}}})
-        );
+        assert_eq!(result, json!({"spec": {"replicas": 1, "strategy": {"type": "Recreate"}}}));
     }
 
     #[test]
@@ -1084,11 +983,8 @@ mod tests {
         let err = fail(original.clone(), patch, "io.k8s.api.apps.v1.Deployment");
         assert!(matches!(&err, SmpError::BadRetainKeys { path, .. } if path == "$.spec.strategy"));
         assert_eq!(err.http_status(), 400);
-        let not_a_list = fail(
-            original,
-            json!({"spec": {"$retainKeys": "type"}}),
-            "io.k8s.api.apps.v1.Deployment",
-        );
+        let not_a_list =
+            fail(original, json!({"spec": {"$retainKeys": "type"}}), "io.k8s.api.apps.v1.Deployment");
         assert_eq!(not_a_list.http_status(), 400);
     }
 
@@ -1115,10 +1011,7 @@ mod tests {
             json!({"metadata": {"$deleteFromPrimitiveList": ["a"]}}),
         ] {
             let err = fail(original.clone(), patch, POD);
-            assert!(
-                matches!(err, SmpError::BadDeleteFromPrimitiveList { .. }),
-                "{err}"
-            );
+            assert!(matches!(err, SmpError::BadDeleteFromPrimitiveList { .. }), "{err}");
             assert_eq!(err.http_status(), 400);
         }
     }
@@ -1128,10 +1021,7 @@ mod tests {
         let original = json!({"metadata": {"labels": {"a": "1", "b": "2"}}});
         let patch = json!({"metadata": {"labels": {"a": null}, "annotations": {"x": "1", "y": null}}});
         let result = apply(original, patch, POD);
-        assert_eq!(
-            result["metadata"],
-            json!({"labels": {"b": "2"}, "annotations": {"x": "1"}})
-        );
+        assert_eq!(result["metadata"], json!({"labels": {"b": "2"}, "annotations": {"x": "1"}}));
     }
 
     #[test]
@@ -1145,10 +1035,7 @@ mod tests {
             "containers": [{"name": "a", "args": ["z"]}],
         }});
         let result = apply(original, patch, POD);
-        assert_eq!(
-            result["spec"]["tolerations"],
-            json!([{"key": "b", "operator": "Exists"}])
-        );
+        assert_eq!(result["spec"]["tolerations"], json!([{"key": "b", "operator": "Exists"}]));
         assert_eq!(containers(&result)[0]["args"], json!(["z"]));
     }
 
@@ -1159,20 +1046,13 @@ mod tests {
         let patch =
             json!({"spec": {"containers": [{"name": "a", "resources": {"claims": [{"name": "fpga"}]}}]}});
         let result = apply(original, patch, POD);
-        assert_eq!(
-            containers(&result)[0]["resources"]["claims"],
-            json!([{"name": "fpga"}])
-        );
+        assert_eq!(containers(&result)[0]["resources"]["claims"], json!([{"name": "fpga"}]));
     }
 
     #[test]
     fn finalizers_are_merged_as_a_set_with_new_values_first() {
         let original = json!({"metadata": {"finalizers": ["a", "b"]}});
-        let overlapping = apply(
-            original.clone(),
-            json!({"metadata": {"finalizers": ["b", "c", "c"]}}),
-            POD,
-        );
+        let overlapping = apply(original.clone(), json!({"metadata": {"finalizers": ["b", "c", "c"]}}), POD);
         assert_eq!(overlapping["metadata"]["finalizers"], json!(["a", "b", "c"]));
         let disjoint = apply(original, json!({"metadata": {"finalizers": ["new"]}}), POD);
         assert_eq!(disjoint["metadata"]["finalizers"], json!(["new", "a", "b"]));
@@ -1183,10 +1063,7 @@ mod tests {
         let original = json!({"spec": {"nodeSelector": {"zone": "a", "disk": "ssd"}}});
         let patch = json!({"spec": {"nodeSelector": {"zone": "b"}}});
         let result = apply(original, patch, POD);
-        assert_eq!(
-            result["spec"]["nodeSelector"],
-            json!({"zone": "b", "disk": "ssd"})
-        );
+        assert_eq!(result["spec"]["nodeSelector"], json!({"zone": "b", "disk": "ssd"}));
     }
 
     #[test]
@@ -1194,10 +1071,7 @@ mod tests {
         let original = json!({"spec": {"selector": {"matchLabels": {"a": "1"}}, "minAvailable": 1}});
         let patch = json!({"spec": {"selector": {"matchLabels": {"b": "2"}}}});
         let result = apply(original, patch, "io.k8s.api.policy.v1.PodDisruptionBudget");
-        assert_eq!(
-            result["spec"],
-            json!({"selector": {"matchLabels": {"b": "2"}}, "minAvailable": 1})
-        );
+        assert_eq!(result["spec"], json!({"selector": {"matchLabels": {"b": "2"}}, "minAvailable": 1}));
     }
 
     #[test]
@@ -1226,20 +1100,13 @@ mod tests {
             {"name": "gone", "$patch": "delete"},
         ], "affinity": {"$patch": "replace", "nodeAffinity": {}}}});
         let result = apply(original, patch, POD);
-        assert_eq!(
-            result,
-            json!({"spec": {"volumes": [{"name": "v", "emptyDir": {}}]}})
-        );
+        assert_eq!(result, json!({"spec": {"volumes": [{"name": "v", "emptyDir": {}}]}}));
     }
 
     #[test]
     fn a_merge_list_item_without_its_merge_key_is_an_error() {
         let original = pod_with_containers(json!([{"name": "a"}]));
-        let err = fail(
-            original,
-            json!({"spec": {"containers": [{"name": "a"}, {"image": "x"}]}}),
-            POD,
-        );
+        let err = fail(original, json!({"spec": {"containers": [{"name": "a"}, {"image": "x"}]}}), POD);
         assert_eq!(
             err.to_string(),
             "the list item at $.spec.containers[1] does not contain the merge key \"name\""
@@ -1250,11 +1117,7 @@ mod tests {
     #[test]
     fn malformed_lists_are_errors() {
         let original = json!({"metadata": {"finalizers": ["a"]}});
-        let nested = fail(
-            original.clone(),
-            json!({"metadata": {"finalizers": [["b"]]}}),
-            POD,
-        );
+        let nested = fail(original.clone(), json!({"metadata": {"finalizers": [["b"]]}}), POD);
         assert!(matches!(&nested, SmpError::ListOfLists { path } if path == "$.metadata.finalizers"));
         assert_eq!(nested.http_status(), 422);
         let mixed = fail(original.clone(), json!({"metadata": {"finalizers": [1]}}), POD);
@@ -1272,15 +1135,9 @@ mod tests {
     #[test]
     fn both_documents_must_be_json_objects_but_the_original_may_be_null() {
         let err = fail(json!([]), json!({}), POD);
-        assert_eq!(
-            err.to_string(),
-            "strategic merge patch: the original is not a json object"
-        );
+        assert_eq!(err.to_string(), "strategic merge patch: the original is not a json object");
         assert_eq!(err.http_status(), 400);
-        assert!(matches!(
-            fail(json!({}), json!("x"), POD),
-            SmpError::NotAnObject { document: "patch" }
-        ));
+        assert!(matches!(fail(json!({}), json!("x"), POD), SmpError::NotAnObject { document: "patch" }));
         assert_eq!(apply(Value::Null, json!({"a": 1}), POD), json!({"a": 1}));
     }
 

@@ -40,20 +40,13 @@ impl FieldSelector {
                 continue;
             }
             let Some((field, negated, raw_value)) = split_term(part) else {
-                return Err(SelectorError::FieldTerm {
-                    selector: s.to_owned(),
-                    term: part.to_owned(),
-                });
+                return Err(SelectorError::FieldTerm { selector: s.to_owned(), term: part.to_owned() });
             };
             let value = unescape_value(raw_value)?;
             if field.is_empty() && value.is_empty() {
                 continue;
             }
-            terms.push(Term {
-                field: field.to_owned(),
-                value,
-                negated,
-            });
+            terms.push(Term { field: field.to_owned(), value, negated });
         }
         Ok(Self { terms })
     }
@@ -207,10 +200,8 @@ mod tests {
     }
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: BTreeMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |field| map.get(field).cloned()
     }
 
@@ -285,26 +276,14 @@ mod tests {
 
     #[test]
     fn an_unknown_or_trailing_escape_is_refused() {
-        assert_eq!(
-            err(r"a=b\x"),
-            r"invalid field selector: invalid escape sequence: \x"
-        );
-        assert_eq!(
-            err(r"a=b\"),
-            r"invalid field selector: invalid escape sequence: \"
-        );
+        assert_eq!(err(r"a=b\x"), r"invalid field selector: invalid escape sequence: \x");
+        assert_eq!(err(r"a=b\"), r"invalid field selector: invalid escape sequence: \");
     }
 
     #[test]
     fn an_unescaped_equals_in_a_value_is_refused_with_its_code_point() {
-        assert_eq!(
-            err("a=b=c"),
-            "invalid field selector: unescaped character in value: 61"
-        );
-        assert_eq!(
-            err("a===b"),
-            "invalid field selector: unescaped character in value: 61"
-        );
+        assert_eq!(err("a=b=c"), "invalid field selector: unescaped character in value: 61");
+        assert_eq!(err("a===b"), "invalid field selector: unescaped character in value: 61");
     }
 
     #[test]
@@ -325,20 +304,12 @@ mod tests {
         assert_eq!(json_field(&pod, "spec.nodeName").as_deref(), Some("node-1"));
         assert_eq!(json_field(&pod, "spec.hostNetwork").as_deref(), Some("true"));
         assert_eq!(json_field(&pod, "spec.priority").as_deref(), Some("-3"));
-        assert_eq!(
-            json_field(&pod, "spec.big").as_deref(),
-            Some("18446744073709551615")
-        );
+        assert_eq!(json_field(&pod, "spec.big").as_deref(), Some("18446744073709551615"));
         assert_eq!(json_field(&pod, "spec.ratio").as_deref(), Some("1.5"));
         assert_eq!(json_field(&pod, "spec.whole").as_deref(), Some("2"));
-        for missing in [
-            "spec.containers",
-            "spec.affinity",
-            "spec.nothing",
-            "spec.absent",
-            "metadata.name.x",
-            "",
-        ] {
+        for missing in
+            ["spec.containers", "spec.affinity", "spec.nothing", "spec.absent", "metadata.name.x", ""]
+        {
             assert_eq!(json_field(&pod, missing), None, "{missing}");
         }
     }

@@ -62,11 +62,7 @@ impl Requirement {
         let mut errs = Vec::new();
         let key_errs = qualified_name(&key);
         if !key_errs.is_empty() {
-            errs.push(format!(
-                "key: Invalid value: {}: {}",
-                go_quote(&key),
-                key_errs.join("; ")
-            ));
+            errs.push(format!("key: Invalid value: {}: {}", go_quote(&key), key_errs.join("; ")));
         }
         // Go marshals the nil slice that an empty value list is here as `null`.
         let values_json = || {
@@ -116,22 +112,20 @@ impl Requirement {
         }
         match aggregate(errs) {
             Some(message) => Err(message),
-            None => Ok(Self {
-                key,
-                operator,
-                values,
-            }),
+            None => Ok(Self { key, operator, values }),
         }
     }
 
     /// Whether `labels` satisfy this requirement.
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let found = labels.get(&self.key);
+    fn matches(&self, labels: &impl LabelSource) -> bool {
+        let found = labels.label(&self.key);
         match self.operator {
             Operator::In | Operator::Equals | Operator::DoubleEquals => {
-                found.is_some_and(|value| self.values.contains(value))
+                found.is_some_and(|value| self.values.iter().any(|v| v == value))
             }
-            Operator::NotIn | Operator::NotEquals => found.is_none_or(|value| !self.values.contains(value)),
+            Operator::NotIn | Operator::NotEquals => {
+                found.is_none_or(|value| !self.values.iter().any(|v| v == value))
+            }
             Operator::Exists => found.is_some(),
             Operator::DoesNotExist => found.is_none(),
             Operator::GreaterThan | Operator::LessThan => {
@@ -190,6 +184,18 @@ fn aggregate(errs: Vec<String>) -> Option<String> {
 }
 
 /// A parsed label selector: the AND of its requirements, sorted by key.
+/// Anything a selector can read labels from.
+pub(crate) trait LabelSource {
+    /// The value of a label, if set.
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl LabelSource for BTreeMap<String, String> {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct LabelSelector {
     requirements: Vec<Requirement>,
@@ -200,21 +206,15 @@ pub(crate) struct LabelSelector {
 impl LabelSelector {
     /// Parses the `?labelSelector=` syntax; the error's text is the server's 400 message.
     pub(crate) fn parse(s: &str) -> Result<Self, SelectorError> {
-        let mut parser = Parser {
-            items: scan(s),
-            position: 0,
-        };
+        let mut parser = Parser { items: scan(s), position: 0 };
         let mut requirements = parser.parse()?;
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(Self {
-            requirements,
-            nothing: false,
-        })
+        Ok(Self { requirements, nothing: false })
     }
 
     /// Whether `labels` satisfy every requirement (always for the empty selector, never for the
     /// selector of a `null` `metav1.LabelSelector`).
-    pub(crate) fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub(crate) fn matches(&self, labels: &impl LabelSource) -> bool {
         !self.nothing && self.requirements.iter().all(|r| r.matches(labels))
     }
 
@@ -247,10 +247,7 @@ impl fmt::Display for LabelSelector {
 pub(crate) fn from_label_selector_json(v: &Value) -> Result<LabelSelector, SelectorError> {
     let object = match v {
         Value::Null => {
-            return Ok(LabelSelector {
-                requirements: Vec::new(),
-                nothing: true,
-            });
+            return Ok(LabelSelector { requirements: Vec::new(), nothing: true });
         }
         Value::Object(object) => object,
         _ => return Err(SelectorError::Malformed("must be an object".to_owned())),
@@ -269,33 +266,24 @@ pub(crate) fn from_label_selector_json(v: &Value) -> Result<LabelSelector, Selec
             }
         }
         Some(_) => {
-            return Err(SelectorError::Malformed(
-                "matchLabels must be an object".to_owned(),
-            ));
+            return Err(SelectorError::Malformed("matchLabels must be an object".to_owned()));
         }
     }
     let expressions = match object.get("matchExpressions") {
         None | Some(Value::Null) => &[][..],
         Some(Value::Array(expressions)) => expressions.as_slice(),
         Some(_) => {
-            return Err(SelectorError::Malformed(
-                "matchExpressions must be an array".to_owned(),
-            ));
+            return Err(SelectorError::Malformed("matchExpressions must be an array".to_owned()));
         }
     };
     for (i, expression) in expressions.iter().enumerate() {
         let Value::Object(expression) = expression else {
-            return Err(SelectorError::Malformed(format!(
-                "matchExpressions[{i}] must be an object"
-            )));
+            return Err(SelectorError::Malformed(format!("matchExpressions[{i}] must be an object")));
         };
         let field = |name: &str| format!("matchExpressions[{i}].{name}");
-        let key = expression
-            .get("key")
-            .map_or(Ok(String::new()), |k| json_string(k, &field("key")))?;
-        let operator = expression
-            .get("operator")
-            .map_or(Ok(String::new()), |o| json_string(o, &field("operator")))?;
+        let key = expression.get("key").map_or(Ok(String::new()), |k| json_string(k, &field("key")))?;
+        let operator =
+            expression.get("operator").map_or(Ok(String::new()), |o| json_string(o, &field("operator")))?;
         let operator = match operator.as_str() {
             "In" => Operator::In,
             "NotIn" => Operator::NotIn,
@@ -311,20 +299,14 @@ pub(crate) fn from_label_selector_json(v: &Value) -> Result<LabelSelector, Selec
                 .map(|(j, value)| json_string(value, &field(&format!("values[{j}]"))))
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => {
-                return Err(SelectorError::Malformed(format!(
-                    "{} must be an array",
-                    field("values")
-                )));
+                return Err(SelectorError::Malformed(format!("{} must be an array", field("values"))));
             }
         };
         requirements
             .push(Requirement::new(key, operator, values).map_err(SelectorError::InvalidRequirement)?);
     }
     requirements.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(LabelSelector {
-        requirements,
-        nothing: false,
-    })
+    Ok(LabelSelector { requirements, nothing: false })
 }
 
 /// A JSON string (or `null`, Go's zero value ""), else a `Malformed` error naming `field`.
@@ -414,11 +396,7 @@ impl Lexer<'_> {
             return (Token::EndOfString, String::new());
         }
         self.unread();
-        if is_special_symbol(ch) {
-            self.scan_special_symbol()
-        } else {
-            self.scan_id_or_keyword()
-        }
+        if is_special_symbol(ch) { self.scan_special_symbol() } else { self.scan_id_or_keyword() }
     }
 
     fn scan_id_or_keyword(&mut self) -> (Token, String) {
@@ -463,10 +441,7 @@ impl Lexer<'_> {
             Some((token, len)) => (token, String::from_utf8_lossy(&buffer[..len]).into_owned()),
             None => (
                 Token::Error,
-                format!(
-                    "error expected: keyword found '{}'",
-                    String::from_utf8_lossy(&buffer)
-                ),
+                format!("error expected: keyword found '{}'", String::from_utf8_lossy(&buffer)),
             ),
         }
     }
@@ -474,10 +449,7 @@ impl Lexer<'_> {
 
 /// All tokens of `s`, the last being `EndOfString`.
 fn scan(s: &str) -> Vec<(Token, String)> {
-    let mut lexer = Lexer {
-        s: s.as_bytes(),
-        pos: 0,
-    };
+    let mut lexer = Lexer { s: s.as_bytes(), pos: 0 };
     let mut items = Vec::new();
     loop {
         let (token, literal) = lexer.lex();
@@ -584,11 +556,7 @@ impl Parser {
         let errs = qualified_name(&literal);
         if !errs.is_empty() {
             // The parser validates the key with a nil field path, which Go prints as "<nil>".
-            return Err(format!(
-                "<nil>: Invalid value: {}: {}",
-                go_quote(&literal),
-                errs.join("; ")
-            ));
+            return Err(format!("<nil>: Invalid value: {}: {}", go_quote(&literal), errs.join("; ")));
         }
         let (next, _) = self.lookahead(Context::Values);
         if matches!(next, Token::EndOfString | Token::Comma) && operator.is_none() {
@@ -608,9 +576,7 @@ impl Parser {
             Token::NotIn => Operator::NotIn,
             Token::NotEquals => Operator::NotEquals,
             _ => {
-                return Err(format!(
-                    "found '{literal}', expected: in, notin, =, ==, !=, gt, lt"
-                ));
+                return Err(format!("found '{literal}', expected: in, notin, =, ==, !=, gt, lt"));
             }
         })
     }
@@ -703,10 +669,7 @@ mod tests {
         'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     fn sel(s: &str) -> LabelSelector {
@@ -855,14 +818,8 @@ mod tests {
     #[test]
     fn a_selector_cannot_start_with_an_operator() {
         assert_eq!(err(","), "found ',', expected: !, identifier, or 'end of string'");
-        assert_eq!(
-            err("!=a"),
-            "found '!=', expected: !, identifier, or 'end of string'"
-        );
-        assert_eq!(
-            err("(a)"),
-            "found '(', expected: !, identifier, or 'end of string'"
-        );
+        assert_eq!(err("!=a"), "found '!=', expected: !, identifier, or 'end of string'");
+        assert_eq!(err("(a)"), "found '(', expected: !, identifier, or 'end of string'");
     }
 
     #[test]
@@ -874,54 +831,27 @@ mod tests {
 
     #[test]
     fn set_syntax_errors_name_the_offending_token() {
-        assert_eq!(
-            err("a in b"),
-            "unable to parse requirement: found 'b' expected: '('"
-        );
-        assert_eq!(
-            err("a in (b c)"),
-            "unable to parse requirement: found 'c', expected: ',' or ')'"
-        );
-        assert_eq!(
-            err("a in ("),
-            "unable to parse requirement: found '', expected: ',', ')' or identifier"
-        );
+        assert_eq!(err("a in b"), "unable to parse requirement: found 'b' expected: '('");
+        assert_eq!(err("a in (b c)"), "unable to parse requirement: found 'c', expected: ',' or ')'");
+        assert_eq!(err("a in ("), "unable to parse requirement: found '', expected: ',', ')' or identifier");
         assert_eq!(
             err("a in (=)"),
             "unable to parse requirement: found '=', expected: ',', ')' or identifier"
         );
-        assert_eq!(
-            err("a in (b,"),
-            "unable to parse requirement: found '', expected: ',', or identifier"
-        );
-        assert_eq!(
-            err("a in (b,="),
-            "unable to parse requirement: found '=', expected: ',', or identifier"
-        );
+        assert_eq!(err("a in (b,"), "unable to parse requirement: found '', expected: ',', or identifier");
+        assert_eq!(err("a in (b,="), "unable to parse requirement: found '=', expected: ',', or identifier");
     }
 
     #[test]
     fn exact_match_needs_an_identifier_value() {
-        assert_eq!(
-            err("a=("),
-            "unable to parse requirement: found '(', expected: identifier"
-        );
-        assert_eq!(
-            err("a>=1"),
-            "unable to parse requirement: found '=', expected: identifier"
-        );
+        assert_eq!(err("a=("), "unable to parse requirement: found '(', expected: identifier");
+        assert_eq!(err("a>=1"), "unable to parse requirement: found '=', expected: identifier");
     }
 
     #[test]
     fn a_bang_needs_a_key_after_it() {
-        assert_eq!(
-            err("!"),
-            "unable to parse requirement: found '', expected: identifier"
-        );
-        assert_eq!(
-            err("!!a"),
-            "unable to parse requirement: found '!', expected: identifier"
-        );
+        assert_eq!(err("!"), "unable to parse requirement: found '', expected: identifier");
+        assert_eq!(err("!!a"), "unable to parse requirement: found '!', expected: identifier");
     }
 
     #[test]
@@ -1003,11 +933,8 @@ mod tests {
 
     #[test]
     fn a_structured_selector_without_requirements_matches_everything() {
-        for v in [
-            json!({}),
-            json!({"matchLabels": {}, "matchExpressions": []}),
-            json!({"matchLabels": null}),
-        ] {
+        for v in [json!({}), json!({"matchLabels": {}, "matchExpressions": []}), json!({"matchLabels": null})]
+        {
             let selector = from_label_selector_json(&v).unwrap();
             assert!(selector.is_empty());
             assert!(selector.matches(&labels(&[("a", "b")])));
@@ -1026,10 +953,7 @@ mod tests {
             ],
         }))
         .unwrap();
-        assert_eq!(
-            selector.to_string(),
-            "app=web,env notin (prod),!legacy,team,tier in (back,front)"
-        );
+        assert_eq!(selector.to_string(), "app=web,env notin (prod),!legacy,team,tier in (back,front)");
         assert!(selector.matches(&labels(&[("app", "web"), ("tier", "front"), ("team", "x")])));
         assert!(!selector.matches(&labels(&[
             ("app", "web"),
@@ -1050,10 +974,7 @@ mod tests {
     #[test]
     fn a_structured_selector_refuses_unknown_operators_with_the_operator_quoted() {
         let e = from_label_selector_json(&json!({"matchExpressions": [{"key": "a", "operator": "Gt"}]}));
-        assert_eq!(
-            e.unwrap_err().to_string(),
-            "\"Gt\" is not a valid label selector operator"
-        );
+        assert_eq!(e.unwrap_err().to_string(), "\"Gt\" is not a valid label selector operator");
     }
 
     #[test]
@@ -1088,10 +1009,7 @@ mod tests {
     fn a_structured_selector_of_the_wrong_shape_is_malformed() {
         let msg = |v| from_label_selector_json(&v).unwrap_err().to_string();
         assert_eq!(msg(json!("a=b")), "invalid label selector: must be an object");
-        assert_eq!(
-            msg(json!({"matchLabels": []})),
-            "invalid label selector: matchLabels must be an object"
-        );
+        assert_eq!(msg(json!({"matchLabels": []})), "invalid label selector: matchLabels must be an object");
         assert_eq!(
             msg(json!({"matchLabels": {"a": 1}})),
             "invalid label selector: matchLabels[a] must be a string"

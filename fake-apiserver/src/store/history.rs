@@ -54,11 +54,7 @@ pub(crate) struct History {
 
 impl History {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            changes: VecDeque::new(),
-            capacity: capacity.max(1),
-            compacted: 0,
-        }
+        Self { changes: VecDeque::new(), capacity: capacity.max(1), compacted: 0 }
     }
 
     pub(crate) fn push(&mut self, change: Change) {

@@ -4,6 +4,7 @@
 //! serialization and a watch event costs a pointer copy.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -25,11 +26,11 @@ pub(crate) struct Owner {
 pub struct StoredObject {
     json: Bytes,
     pub(crate) api_version: String,
-    pub(crate) namespace: String,
-    pub(crate) name: String,
+    pub(crate) namespace: Arc<str>,
+    pub(crate) name: Arc<str>,
     pub(crate) uid: String,
     pub(crate) resource_version: u64,
-    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) labels: Labels,
     pub(crate) fields: Vec<(String, String)>,
     pub(crate) deleting: bool,
     pub(crate) finalizers: Vec<String>,
@@ -40,18 +41,23 @@ impl StoredObject {
     /// Indexes and serializes an object. `selectable` names the extra fields that field selectors may
     /// ask for on this resource.
     pub(crate) fn new(object: &Value, selectable: &[String]) -> Self {
-        let json = Bytes::from(serde_json::to_vec(object).unwrap_or_default());
-        Self::index(json, object, selectable)
+        Self::index(serialize(object), object, selectable)
     }
 
     /// Like [`StoredObject::new`], with the bytes already made.
     pub(crate) fn index(json: Bytes, object: &Value, selectable: &[String]) -> Self {
         let meta = &object["metadata"];
         let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-        let labels = meta["labels"]
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), text(v))).collect())
-            .unwrap_or_default();
+        let labels = Labels(
+            meta["labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str().unwrap_or_default())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
         let finalizers = meta["finalizers"]
             .as_array()
             .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect())
@@ -77,13 +83,10 @@ impl StoredObject {
         Self {
             json,
             api_version: text(&object["apiVersion"]),
-            namespace: text(&meta["namespace"]),
-            name: text(&meta["name"]),
+            namespace: Arc::from(meta["namespace"].as_str().unwrap_or_default()),
+            name: Arc::from(meta["name"].as_str().unwrap_or_default()),
             uid: text(&meta["uid"]),
-            resource_version: meta["resourceVersion"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
+            resource_version: meta["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0),
             labels,
             fields,
             deleting: !meta["deletionTimestamp"].is_null(),
@@ -117,6 +120,11 @@ impl StoredObject {
         &self.name
     }
 
+    /// `metadata.namespace` and `metadata.name`, shared.
+    pub(crate) fn names(&self) -> (Arc<str>, Arc<str>) {
+        (self.namespace.clone(), self.name.clone())
+    }
+
     /// `metadata.namespace`, empty for cluster-scoped objects.
     pub fn namespace(&self) -> &str {
         &self.namespace
@@ -133,8 +141,8 @@ impl StoredObject {
     }
 
     /// `metadata.labels`.
-    pub fn labels(&self) -> &BTreeMap<String, String> {
-        &self.labels
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.labels.0.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     /// `metadata.finalizers`.
@@ -150,14 +158,40 @@ impl StoredObject {
     /// The value a field selector sees for `path`.
     pub(crate) fn field(&self, path: &str) -> Option<String> {
         match path {
-            "metadata.name" => Some(self.name.clone()),
-            "metadata.namespace" => Some(self.namespace.clone()),
-            _ => self
-                .fields
-                .iter()
-                .find(|(p, _)| p == path)
-                .map(|(_, v)| v.clone()),
+            "metadata.name" => Some(self.name.to_string()),
+            "metadata.namespace" => Some(self.namespace.to_string()),
+            _ => self.fields.iter().find(|(p, _)| p == path).map(|(_, v)| v.clone()),
         }
+    }
+}
+
+thread_local! {
+    /// A reused serialization buffer: objects are written into it, then copied out at their exact
+    /// size, so the stored bytes carry no growth slack and serializing does not reallocate.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(16 * 1024));
+}
+
+/// The JSON bytes of a value, exactly sized.
+pub(crate) fn serialize(value: &Value) -> Bytes {
+    BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut buffer) => {
+            buffer.clear();
+            match serde_json::to_writer(&mut *buffer, value) {
+                Ok(()) => Bytes::copy_from_slice(&buffer),
+                Err(_) => Bytes::new(),
+            }
+        }
+        Err(_) => Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+    })
+}
+
+/// An object's labels, compact and sorted by key (serde_json maps are ordered), for selectors.
+#[derive(Debug, Default)]
+pub(crate) struct Labels(Box<[(Box<str>, Box<str>)]>);
+
+impl crate::selectors::labels::LabelSource for Labels {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.0[i].1)
     }
 }
 

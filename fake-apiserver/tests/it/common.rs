@@ -14,17 +14,8 @@ use serde::{Deserialize, Serialize};
 
 /// The CRD the tests use, as a kopf-rs user would declare it.
 #[derive(CustomResource, Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
-#[kube(
-    group = "kopf.dev",
-    version = "v1",
-    kind = "KopfExample",
-    namespaced,
-    status = "ExampleStatus"
-)]
-#[kube(scale(
-    spec_replicas_path = ".spec.replicas",
-    status_replicas_path = ".status.replicas"
-))]
+#[kube(group = "kopf.dev", version = "v1", kind = "KopfExample", namespaced, status = "ExampleStatus")]
+#[kube(scale(spec_replicas_path = ".spec.replicas", status_replicas_path = ".status.replicas"))]
 pub struct ExampleSpec {
     pub field: String,
     #[serde(default)]
@@ -48,10 +39,7 @@ pub fn server() -> FakeApiServer {
 
 pub fn cm(name: &str) -> ConfigMap {
     ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
         data: Some(BTreeMap::from([("key".to_owned(), "value".to_owned())])),
         ..Default::default()
     }
@@ -59,23 +47,12 @@ pub fn cm(name: &str) -> ConfigMap {
 
 pub fn labelled(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
     let mut c = cm(name);
-    c.metadata.labels = Some(
-        labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    );
+    c.metadata.labels = Some(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect());
     c
 }
 
 pub fn example(name: &str, field: &str) -> KopfExample {
-    let mut ex = KopfExample::new(
-        name,
-        ExampleSpec {
-            field: field.into(),
-            ..Default::default()
-        },
-    );
+    let mut ex = KopfExample::new(name, ExampleSpec { field: field.into(), ..Default::default() });
     ex.metadata.namespace = Some("default".into());
     ex
 }
@@ -83,9 +60,7 @@ pub fn example(name: &str, field: &str) -> KopfExample {
 /// Installs the KopfExample CRD through the API, as `kubectl apply -f crd.yaml` would.
 pub async fn install_crd(client: &Client) -> CustomResourceDefinition {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &KopfExample::crd())
-        .await
-        .expect("the CRD is accepted")
+    crds.create(&PostParams::default(), &KopfExample::crd()).await.expect("the CRD is accepted")
 }
 
 pub fn configmaps(client: &Client) -> Api<ConfigMap> {
@@ -105,10 +80,5 @@ pub fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> (u16, St
 }
 
 pub fn rv<K: kube::Resource>(obj: &K) -> u64 {
-    obj.meta()
-        .resource_version
-        .as_deref()
-        .expect("objects carry a resourceVersion")
-        .parse()
-        .expect("numeric")
+    obj.meta().resource_version.as_deref().expect("objects carry a resourceVersion").parse().expect("numeric")
 }

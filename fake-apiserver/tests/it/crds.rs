@@ -47,15 +47,8 @@ async fn a_created_crd_is_established_and_served_at_once() {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let established = crds.get("kopfexamples.kopf.dev").await.unwrap();
     let conditions = established.status.unwrap().conditions.unwrap();
-    assert!(
-        conditions
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True")
-    );
-    let ex = examples(&client)
-        .create(&PostParams::default(), &example("ex1", "hello"))
-        .await
-        .unwrap();
+    assert!(conditions.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+    let ex = examples(&client).create(&PostParams::default(), &example("ex1", "hello")).await.unwrap();
     assert_eq!(ex.spec.field, "hello");
 }
 
@@ -71,11 +64,7 @@ async fn every_served_version_reads_the_same_objects_and_unserved_versions_are_4
     let obj: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v2", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}})).unwrap();
     v2.create(&PostParams::default(), &obj).await.unwrap();
     let as_v1 = widgets(&client, "v1").get("w").await.unwrap();
-    assert_eq!(
-        as_v1.types.unwrap().api_version,
-        "example.com/v1",
-        "presented in the version asked for"
-    );
+    assert_eq!(as_v1.types.unwrap().api_version, "example.com/v1", "presented in the version asked for");
     assert_eq!(as_v1.data["spec"]["size"], 3);
 
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -97,16 +86,10 @@ async fn a_crd_with_two_storage_versions_is_rejected() {
     let client = server.client();
     let mut crd = two_version_crd(true);
     crd.spec.versions[0].storage = true;
-    let (code, reason, message) = api_error(
-        Api::<CustomResourceDefinition>::all(client)
-            .create(&PostParams::default(), &crd)
-            .await,
-    );
+    let (code, reason, message) =
+        api_error(Api::<CustomResourceDefinition>::all(client).create(&PostParams::default(), &crd).await);
     assert_eq!((code, reason.as_str()), (422, "Invalid"));
-    assert!(
-        message.contains("exactly one version marked as storage version"),
-        "{message}"
-    );
+    assert!(message.contains("exactly one version marked as storage version"), "{message}");
 }
 
 #[tokio::test]
@@ -115,9 +98,7 @@ async fn deleting_a_crd_deletes_its_objects_ends_its_watches_and_stops_serving_i
     let client = server.client();
     install_crd(&client).await;
     let api = examples(&client);
-    api.create(&PostParams::default(), &example("ex1", "a"))
-        .await
-        .unwrap();
+    api.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
     let from = server.cluster().resource_version().to_string();
     let watch = api.watch(&WatchParams::default(), &from).await.unwrap();
     Api::<CustomResourceDefinition>::all(client.clone())
@@ -131,11 +112,7 @@ async fn deleting_a_crd_deletes_its_objects_ends_its_watches_and_stops_serving_i
         })
         .collect()
         .await;
-    assert_eq!(
-        events,
-        vec!["DELETED ex1"],
-        "the objects are deleted, then the watch ends"
-    );
+    assert_eq!(events, vec!["DELETED ex1"], "the objects are deleted, then the watch ends");
     let (code, _, _) = api_error(api.get("ex1").await);
     assert_eq!(code, 404);
     assert!(
@@ -159,31 +136,17 @@ async fn kube_discovery_finds_builtins_and_crds_as_they_come_and_go() {
     assert_eq!(resource.plural, "kopfexamples");
     assert_eq!(caps.scope, Scope::Namespaced);
     assert!(
-        caps.subresources
-            .iter()
-            .any(|(r, _)| r.plural == "kopfexamples/status" || r.plural == "status"),
+        caps.subresources.iter().any(|(r, _)| r.plural == "kopfexamples/status" || r.plural == "status"),
         "{:?}",
         caps.subresources
     );
-    assert!(
-        discovery
-            .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
-            .is_some()
-    );
-    assert!(
-        discovery
-            .resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"))
-            .is_some()
-    );
+    assert!(discovery.resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")).is_some());
+    assert!(discovery.resolve_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap")).is_some());
 
     Api::<CustomResourceDefinition>::all(client.clone())
         .delete("kopfexamples.kopf.dev", &DeleteParams::default())
         .await
         .unwrap();
     let after = Discovery::new(client).run().await.unwrap();
-    assert!(
-        after
-            .resolve_gvk(&GroupVersionKind::gvk("kopf.dev", "v1", "KopfExample"))
-            .is_none()
-    );
+    assert!(after.resolve_gvk(&GroupVersionKind::gvk("kopf.dev", "v1", "KopfExample")).is_none());
 }

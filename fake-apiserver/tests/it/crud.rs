@@ -12,21 +12,14 @@ use crate::common::*;
 #[tokio::test]
 async fn create_sets_uid_creation_timestamp_and_a_resource_version() {
     let server = server();
-    let created = configmaps(&server.client())
-        .create(&PostParams::default(), &cm("a"))
-        .await
-        .unwrap();
+    let created = configmaps(&server.client()).create(&PostParams::default(), &cm("a")).await.unwrap();
     let meta = &created.metadata;
     assert_eq!(meta.uid.as_ref().map(String::len), Some(36), "a uuid-shaped uid");
     assert_eq!(
         meta.creation_timestamp.as_ref().map(|t| t.0.to_string()),
         Some("2026-01-01T00:00:00Z".into())
     );
-    assert_eq!(
-        meta.namespace.as_deref(),
-        Some("default"),
-        "the namespace defaults from the URL"
-    );
+    assert_eq!(meta.namespace.as_deref(), Some("default"), "the namespace defaults from the URL");
     assert!(rv(&created) > 0);
     assert_eq!(meta.generation, None, "configmaps do not track generation");
 }
@@ -38,30 +31,20 @@ async fn uids_and_generated_names_repeat_for_the_same_seed() {
         let mut c = cm("");
         c.metadata.name = None;
         c.metadata.generate_name = Some("gen-".into());
-        let created = configmaps(&server.client())
-            .create(&PostParams::default(), &c)
-            .await
-            .unwrap();
+        let created = configmaps(&server.client()).create(&PostParams::default(), &c).await.unwrap();
         (created.metadata.uid.unwrap(), created.metadata.name.unwrap())
     }
     let a = run(7).await;
     assert_eq!(a, run(7).await);
     assert_ne!(a, run(8).await);
-    assert!(
-        a.1.starts_with("gen-") && a.1.len() == 9,
-        "generateName gets 5 random characters: {}",
-        a.1
-    );
+    assert!(a.1.starts_with("gen-") && a.1.len() == 9, "generateName gets 5 random characters: {}", a.1);
 }
 
 #[tokio::test]
 async fn resource_versions_are_one_cluster_wide_counter_across_resources() {
     let server = server();
     let client = server.client();
-    let a = configmaps(&client)
-        .create(&PostParams::default(), &cm("a"))
-        .await
-        .unwrap();
+    let a = configmaps(&client).create(&PostParams::default(), &cm("a")).await.unwrap();
     let ns = Api::<Namespace>::all(client.clone())
         .create(
             &PostParams::default(),
@@ -69,10 +52,7 @@ async fn resource_versions_are_one_cluster_wide_counter_across_resources() {
         )
         .await
         .unwrap();
-    let b = configmaps(&client)
-        .create(&PostParams::default(), &cm("b"))
-        .await
-        .unwrap();
+    let b = configmaps(&client).create(&PostParams::default(), &cm("b")).await.unwrap();
     assert!(rv(&a) < rv(&ns) && rv(&ns) < rv(&b));
     let list = configmaps(&client).list(&ListParams::default()).await.unwrap();
     assert_eq!(
@@ -137,13 +117,9 @@ async fn builtins_accept_an_update_without_resource_version_but_custom_resources
 
     install_crd(&client).await;
     let exs = examples(&client);
-    exs.create(&PostParams::default(), &example("ex1", "a"))
-        .await
-        .unwrap();
-    let (code, reason, message) = api_error(
-        exs.replace("ex1", &PostParams::default(), &example("ex1", "b"))
-            .await,
-    );
+    exs.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
+    let (code, reason, message) =
+        api_error(exs.replace("ex1", &PostParams::default(), &example("ex1", "b")).await);
     assert_eq!((code, reason.as_str()), (422, "Invalid"));
     assert!(
         message.contains("metadata.resourceVersion") && message.contains("must be specified for an update"),
@@ -157,21 +133,13 @@ async fn a_write_that_changes_nothing_bumps_no_resource_version_and_sends_no_eve
     let api = configmaps(&server.client());
     let created = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let patched = api
-        .patch(
-            "a",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"data": {"key": "value"}})),
-        )
+        .patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"key": "value"}})))
         .await
         .unwrap();
     assert_eq!(rv(&patched), rv(&created));
     let replaced = api.replace("a", &PostParams::default(), &created).await.unwrap();
     assert_eq!(rv(&replaced), rv(&created));
-    assert_eq!(
-        server.cluster().resource_version(),
-        rv(&created),
-        "the cluster revision did not move"
-    );
+    assert_eq!(server.cluster().resource_version(), rv(&created), "the cluster revision did not move");
 }
 
 #[tokio::test]
@@ -187,37 +155,17 @@ async fn generation_moves_with_the_spec_only() {
     let created = api.create(&PostParams::default(), &deployment).await.unwrap();
     assert_eq!(created.metadata.generation, Some(1));
     let labelled = api
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
-        )
+        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})))
         .await
         .unwrap();
-    assert_eq!(
-        labelled.metadata.generation,
-        Some(1),
-        "metadata changes do not bump generation"
-    );
+    assert_eq!(labelled.metadata.generation, Some(1), "metadata changes do not bump generation");
     let status = api
-        .patch_status(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"replicas": 1}})),
-        )
+        .patch_status("web", &PatchParams::default(), &Patch::Merge(json!({"status": {"replicas": 1}})))
         .await
         .unwrap();
-    assert_eq!(
-        status.metadata.generation,
-        Some(1),
-        "status changes do not bump generation"
-    );
+    assert_eq!(status.metadata.generation, Some(1), "status changes do not bump generation");
     let scaled = api
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 3}})),
-        )
+        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
         .await
         .unwrap();
     assert_eq!(scaled.metadata.generation, Some(2), "spec changes do");
@@ -229,26 +177,15 @@ async fn custom_resources_bump_generation_on_spec_changes_but_not_status_with_a_
     let client = server.client();
     install_crd(&client).await;
     let api = examples(&client);
-    let created = api
-        .create(&PostParams::default(), &example("ex1", "a"))
-        .await
-        .unwrap();
+    let created = api.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
     assert_eq!(created.metadata.generation, Some(1));
     let status = api
-        .patch_status(
-            "ex1",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"message": "hi"}})),
-        )
+        .patch_status("ex1", &PatchParams::default(), &Patch::Merge(json!({"status": {"message": "hi"}})))
         .await
         .unwrap();
     assert_eq!(status.metadata.generation, Some(1));
     let changed = api
-        .patch(
-            "ex1",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"field": "b"}})),
-        )
+        .patch("ex1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"field": "b"}})))
         .await
         .unwrap();
     assert_eq!(changed.metadata.generation, Some(2));
@@ -266,10 +203,7 @@ async fn pods_are_created_pending_and_unscheduled_pods_are_deleted_at_once() {
     assert_eq!(created.status.and_then(|s| s.phase).as_deref(), Some("Pending"));
     let deleted = api.delete("p", &DeleteParams::default()).await.unwrap();
     assert!(deleted.is_left(), "pods answer a delete with the pod");
-    assert!(
-        api.get_opt("p").await.unwrap().is_none(),
-        "nothing runs an unscheduled pod, so nothing waits"
-    );
+    assert!(api.get_opt("p").await.unwrap().is_none(), "nothing runs an unscheduled pod, so nothing waits");
 }
 
 #[tokio::test]
@@ -285,22 +219,12 @@ async fn scheduled_pods_are_deleted_gracefully_and_wait_for_their_grace_period()
         pending.metadata.deletion_timestamp.map(|t| t.0.to_string()),
         Some("2026-01-01T00:00:30Z".into())
     );
-    api.delete(
-        "p",
-        &DeleteParams {
-            grace_period_seconds: Some(0),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    api.delete("p", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
     assert!(
         api.get_opt("p").await.unwrap().is_none(),
         "a delete with grace 0 finishes a pending graceful deletion"
     );
-    let deletes = server
-        .cluster()
-        .journal(|j| j.operations().filter(|o| o.verb == Verb::Delete).count());
+    let deletes = server.cluster().journal(|j| j.operations().filter(|o| o.verb == Verb::Delete).count());
     assert_eq!(deletes, 2);
 }
 
@@ -317,16 +241,10 @@ async fn creates_and_deletes_of_namespaces_go_through_the_namespace_lifecycle() 
         .await
         .unwrap();
     assert_eq!(created.status.and_then(|s| s.phase).as_deref(), Some("Active"));
-    assert_eq!(
-        created.spec.and_then(|s| s.finalizers),
-        Some(vec!["kubernetes".to_owned()])
-    );
+    assert_eq!(created.spec.and_then(|s| s.finalizers), Some(vec!["kubernetes".to_owned()]));
     let (code, _, message) = api_error(namespaces.delete("default", &DeleteParams::default()).await);
     assert_eq!(
         (code, message.as_str()),
-        (
-            403,
-            "namespaces \"default\" is forbidden: this namespace may not be deleted"
-        )
+        (403, "namespaces \"default\" is forbidden: this namespace may not be deleted")
     );
 }

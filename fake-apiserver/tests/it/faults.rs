@@ -26,21 +26,12 @@ async fn a_scripted_conflict_hits_only_the_nth_matching_request() {
         )
     });
     let patch = |v: &str| Patch::Merge(json!({"data": {"k": v}}));
-    api.patch("a", &PatchParams::default(), &patch("1"))
-        .await
-        .unwrap();
+    api.patch("a", &PatchParams::default(), &patch("1")).await.unwrap();
     let (code, reason, message) = api_error(api.patch("a", &PatchParams::default(), &patch("2")).await);
     assert_eq!((code, reason.as_str()), (409, "Conflict"));
-    assert!(
-        message.starts_with("Operation cannot be fulfilled on configmaps \"a\""),
-        "{message}"
-    );
-    api.patch("a", &PatchParams::default(), &patch("3"))
-        .await
-        .unwrap();
-    let faulted = server
-        .cluster()
-        .journal(|j| j.operations().filter(|o| o.fault.is_some()).count());
+    assert!(message.starts_with("Operation cannot be fulfilled on configmaps \"a\""), "{message}");
+    api.patch("a", &PatchParams::default(), &patch("3")).await.unwrap();
+    let faulted = server.cluster().journal(|j| j.operations().filter(|o| o.fault.is_some()).count());
     assert_eq!(faulted, 1, "the journal records the injected fault");
 }
 
@@ -53,9 +44,7 @@ async fn unauthorized_internal_and_unavailable_faults_carry_their_codes() {
         (Fault::gateway_timeout(), 504),
     ] {
         let server = server();
-        server
-            .cluster()
-            .faults(|f| f.add(FaultRule::new(fault.clone()).verb(Verb::Get)));
+        server.cluster().faults(|f| f.add(FaultRule::new(fault.clone()).verb(Verb::Get)));
         let (got, _, _) = api_error(configmaps(&server.client()).get("a").await);
         assert_eq!(got, code);
     }
@@ -64,13 +53,7 @@ async fn unauthorized_internal_and_unavailable_faults_carry_their_codes() {
 #[tokio::test]
 async fn too_many_requests_says_when_to_retry() {
     let server = server();
-    server.cluster().faults(|f| {
-        f.add(
-            FaultRule::new(Fault::too_many_requests(7))
-                .verb(Verb::List)
-                .once(),
-        )
-    });
+    server.cluster().faults(|f| f.add(FaultRule::new(Fault::too_many_requests(7)).verb(Verb::List).once()));
     let result = configmaps(&server.client()).list(&Default::default()).await;
     match result {
         Err(kube::Error::Api(status)) => {
@@ -88,19 +71,14 @@ async fn latency_is_spent_on_virtual_time() {
         .cluster()
         .faults(|f| f.add(FaultRule::new(Fault::Latency(Duration::from_secs(5))).verb(Verb::Create)));
     let start = tokio::time::Instant::now();
-    configmaps(&server.client())
-        .create(&PostParams::default(), &cm("a"))
-        .await
-        .unwrap();
+    configmaps(&server.client()).create(&PostParams::default(), &cm("a")).await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_secs(5));
 }
 
 #[tokio::test]
 async fn a_watch_gone_fault_starts_the_watch_with_a_410_error() {
     let server = server();
-    server
-        .cluster()
-        .faults(|f| f.add(FaultRule::new(Fault::watch_gone()).once()));
+    server.cluster().faults(|f| f.add(FaultRule::new(Fault::watch_gone()).once()));
     let api = configmaps(&server.client());
     let events: Vec<u16> = api
         .watch(&WatchParams::default(), "0")
@@ -122,15 +100,8 @@ async fn a_watch_drop_fault_ends_the_stream_after_n_events() {
     for name in ["a", "b", "c"] {
         api.create(&PostParams::default(), &cm(name)).await.unwrap();
     }
-    server
-        .cluster()
-        .faults(|f| f.add(FaultRule::new(Fault::watch_drop(2)).once()));
-    let n = api
-        .watch(&WatchParams::default(), "0")
-        .await
-        .unwrap()
-        .count()
-        .await;
+    server.cluster().faults(|f| f.add(FaultRule::new(Fault::watch_drop(2)).once()));
+    let n = api.watch(&WatchParams::default(), "0").await.unwrap().count().await;
     assert_eq!(n, 2);
 }
 
@@ -144,11 +115,7 @@ async fn seeded_random_faults_repeat_exactly() {
         let api = configmaps(&server.client());
         let mut outcomes = Vec::new();
         for i in 0..20 {
-            outcomes.push(
-                api.create(&PostParams::default(), &cm(&format!("c{i}")))
-                    .await
-                    .is_ok(),
-            );
+            outcomes.push(api.create(&PostParams::default(), &cm(&format!("c{i}"))).await.is_ok());
         }
         outcomes
     }

@@ -9,17 +9,12 @@ use crate::common::*;
 
 async fn five(api: &Api<ConfigMap>) {
     for name in ["a", "b", "c", "d", "e"] {
-        api.create(&PostParams::default(), &labelled(name, &[("n", name)]))
-            .await
-            .unwrap();
+        api.create(&PostParams::default(), &labelled(name, &[("n", name)])).await.unwrap();
     }
 }
 
 fn names(list: &kube::api::ObjectList<ConfigMap>) -> Vec<String> {
-    list.items
-        .iter()
-        .map(|c| c.metadata.name.clone().unwrap())
-        .collect()
+    list.items.iter().map(|c| c.metadata.name.clone().unwrap()).collect()
 }
 
 #[tokio::test]
@@ -35,31 +30,16 @@ async fn limit_and_continue_page_through_one_consistent_snapshot() {
     // Changes after the first page do not leak into later pages.
     api.delete("c", &DeleteParams::default()).await.unwrap();
     api.create(&PostParams::default(), &cm("bb")).await.unwrap();
-    api.patch(
-        "d",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"key": "changed"}})),
-    )
-    .await
-    .unwrap();
-
-    let page2 = api
-        .list(&ListParams::default().limit(2).continue_token(&token))
+    api.patch("d", &PatchParams::default(), &Patch::Merge(json!({"data": {"key": "changed"}})))
         .await
         .unwrap();
+
+    let page2 = api.list(&ListParams::default().limit(2).continue_token(&token)).await.unwrap();
     assert_eq!(names(&page2), vec!["c", "d"]);
-    assert_eq!(
-        page2.items[1].data.as_ref().unwrap()["key"],
-        "value",
-        "the snapshot's version of d"
-    );
+    assert_eq!(page2.items[1].data.as_ref().unwrap()["key"], "value", "the snapshot's version of d");
     assert_eq!(page2.metadata.resource_version, page1.metadata.resource_version);
     let page3 = api
-        .list(
-            &ListParams::default()
-                .limit(2)
-                .continue_token(page2.metadata.continue_.as_deref().unwrap()),
-        )
+        .list(&ListParams::default().limit(2).continue_token(page2.metadata.continue_.as_deref().unwrap()))
         .await
         .unwrap();
     assert_eq!(names(&page3), vec!["e"]);
@@ -76,9 +56,7 @@ async fn an_expired_continue_token_is_410_gone() {
     server.cluster().compact();
     let (code, reason, _) = api_error(
         api.list(
-            &ListParams::default()
-                .limit(2)
-                .continue_token(page1.metadata.continue_.as_deref().unwrap()),
+            &ListParams::default().limit(2).continue_token(page1.metadata.continue_.as_deref().unwrap()),
         )
         .await,
     );
@@ -90,37 +68,15 @@ async fn list_at_an_exact_resource_version_reads_the_past() {
     let server = server();
     let api = configmaps(&server.client());
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
-    let then = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
+    let then = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
-    let past = api
-        .list(&ListParams::default().at(&then).matching(VersionMatch::Exact))
-        .await
-        .unwrap();
+    let past = api.list(&ListParams::default().at(&then).matching(VersionMatch::Exact)).await.unwrap();
     assert_eq!(names(&past), vec!["a"]);
     assert_eq!(past.metadata.resource_version.as_deref(), Some(then.as_str()));
-    let now = api
-        .list(
-            &ListParams::default()
-                .at(&then)
-                .matching(VersionMatch::NotOlderThan),
-        )
-        .await
-        .unwrap();
+    let now = api.list(&ListParams::default().at(&then).matching(VersionMatch::NotOlderThan)).await.unwrap();
     assert_eq!(names(&now), vec!["a", "b"]);
-    let (code, _, message) = api_error(
-        api.list(
-            &ListParams::default()
-                .at("999999")
-                .matching(VersionMatch::NotOlderThan),
-        )
-        .await,
-    );
+    let (code, _, message) =
+        api_error(api.list(&ListParams::default().at("999999").matching(VersionMatch::NotOlderThan)).await);
     assert_eq!(code, 504, "{message}");
 }
 
@@ -128,21 +84,9 @@ async fn list_at_an_exact_resource_version_reads_the_past() {
 async fn label_selectors_support_the_full_syntax() {
     let server = server();
     let api = configmaps(&server.client());
-    api.create(
-        &PostParams::default(),
-        &labelled("a", &[("env", "prod"), ("tier", "web")]),
-    )
-    .await
-    .unwrap();
-    api.create(
-        &PostParams::default(),
-        &labelled("b", &[("env", "dev"), ("tier", "web")]),
-    )
-    .await
-    .unwrap();
-    api.create(&PostParams::default(), &labelled("c", &[("env", "qa")]))
-        .await
-        .unwrap();
+    api.create(&PostParams::default(), &labelled("a", &[("env", "prod"), ("tier", "web")])).await.unwrap();
+    api.create(&PostParams::default(), &labelled("b", &[("env", "dev"), ("tier", "web")])).await.unwrap();
+    api.create(&PostParams::default(), &labelled("c", &[("env", "qa")])).await.unwrap();
     api.create(&PostParams::default(), &cm("d")).await.unwrap();
     let select = |s: &str| {
         let api = api.clone();
@@ -151,11 +95,7 @@ async fn label_selectors_support_the_full_syntax() {
     };
     assert_eq!(select("env=prod").await, vec!["a"]);
     assert_eq!(select("env==prod").await, vec!["a"]);
-    assert_eq!(
-        select("env!=prod").await,
-        vec!["b", "c", "d"],
-        "!= matches objects without the label too"
-    );
+    assert_eq!(select("env!=prod").await, vec!["b", "c", "d"], "!= matches objects without the label too");
     assert_eq!(select("env in (prod, dev)").await, vec!["a", "b"]);
     assert_eq!(select("env notin (prod,dev)").await, vec!["c", "d"]);
     assert_eq!(select("tier").await, vec!["a", "b"]);
@@ -174,21 +114,12 @@ async fn field_selectors_filter_on_known_fields_and_reject_unknown_ones() {
         let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]}})).unwrap();
         pods.create(&PostParams::default(), &pod).await.unwrap();
     }
-    let on_n1 = pods
-        .list(&ListParams::default().fields("spec.nodeName=n1"))
-        .await
-        .unwrap();
+    let on_n1 = pods.list(&ListParams::default().fields("spec.nodeName=n1")).await.unwrap();
     assert_eq!(on_n1.items.len(), 1);
-    let not_p1 = pods
-        .list(&ListParams::default().fields("metadata.name!=p1"))
-        .await
-        .unwrap();
+    let not_p1 = pods.list(&ListParams::default().fields("metadata.name!=p1")).await.unwrap();
     assert_eq!(not_p1.items[0].metadata.name.as_deref(), Some("p2"));
-    let (code, _, message) = api_error(
-        configmaps(&client)
-            .list(&ListParams::default().fields("data.key=x"))
-            .await,
-    );
+    let (code, _, message) =
+        api_error(configmaps(&client).list(&ListParams::default().fields("data.key=x")).await);
     assert_eq!(code, 400, "unknown fields are rejected, never ignored: {message}");
 }
 
@@ -200,26 +131,12 @@ async fn a_cluster_wide_list_spans_namespaces_in_key_order() {
         .create(&PostParams::default(), &cm("z"))
         .await
         .unwrap();
-    configmaps(&client)
-        .create(&PostParams::default(), &cm("y"))
-        .await
-        .unwrap();
-    let all = Api::<ConfigMap>::all(client)
-        .list(&ListParams::default())
-        .await
-        .unwrap();
+    configmaps(&client).create(&PostParams::default(), &cm("y")).await.unwrap();
+    let all = Api::<ConfigMap>::all(client).list(&ListParams::default()).await.unwrap();
     let keys: Vec<(String, String)> = all
         .items
         .iter()
-        .map(|c| {
-            (
-                c.metadata.namespace.clone().unwrap(),
-                c.metadata.name.clone().unwrap(),
-            )
-        })
+        .map(|c| (c.metadata.namespace.clone().unwrap(), c.metadata.name.clone().unwrap()))
         .collect();
-    assert_eq!(
-        keys,
-        vec![("default".into(), "y".into()), ("kube-system".into(), "z".into())]
-    );
+    assert_eq!(keys, vec![("default".into(), "y".into()), ("kube-system".into(), "z".into())]);
 }

@@ -68,11 +68,7 @@ fn as_write(event: &WatchEvent) -> Write {
         other => panic!("unexpected event {other:?}"),
     };
     let object = event.object().unwrap();
-    Write {
-        kind,
-        name: object.name().to_owned(),
-        rv: object.resource_version(),
-    }
+    Write { kind, name: object.name().to_owned(), rv: object.resource_version() }
 }
 
 async fn drain(stream: &mut fake_apiserver::WatchStream, n: usize) -> Vec<Write> {
@@ -80,10 +76,7 @@ async fn drain(stream: &mut fake_apiserver::WatchStream, n: usize) -> Vec<Write>
     for _ in 0..n {
         got.push(as_write(&stream.next().await.expect("the watch stays open")));
     }
-    assert!(
-        stream.next().now_or_never().is_none(),
-        "no event beyond the writes (no duplicates)"
-    );
+    assert!(stream.next().now_or_never().is_none(), "no event beyond the writes (no duplicates)");
     got
 }
 
@@ -106,12 +99,9 @@ async fn run(ops: Vec<Op>, seed: u64, resume_at: usize) {
     let mut last_rv = start;
     for op in ops {
         let (name, result, kind) = match &op {
-            Op::Create(o, v) => (
-                NAMES[*o],
-                api.create(&PostParams::default(), &with_value(NAMES[*o], *v))
-                    .await,
-                "ADDED",
-            ),
+            Op::Create(o, v) => {
+                (NAMES[*o], api.create(&PostParams::default(), &with_value(NAMES[*o], *v)).await, "ADDED")
+            }
             Op::Update { obj, value, stale } => {
                 let name = NAMES[*obj];
                 let mut body = seen.get(name).cloned().unwrap_or_else(|| with_value(name, 0));
@@ -119,19 +109,11 @@ async fn run(ops: Vec<Op>, seed: u64, resume_at: usize) {
                     body = current;
                 }
                 body.data = Some([("v".to_owned(), value.to_string())].into());
-                (
-                    name,
-                    api.replace(name, &PostParams::default(), &body).await,
-                    "MODIFIED",
-                )
+                (name, api.replace(name, &PostParams::default(), &body).await, "MODIFIED")
             }
             Op::Patch(o, v) => {
                 let patch = Patch::Merge(json!({"data": {"v": v.to_string()}}));
-                (
-                    NAMES[*o],
-                    api.patch(NAMES[*o], &PatchParams::default(), &patch).await,
-                    "MODIFIED",
-                )
+                (NAMES[*o], api.patch(NAMES[*o], &PatchParams::default(), &patch).await, "MODIFIED")
             }
             Op::Delete(o) => {
                 let result = api
@@ -159,16 +141,9 @@ async fn run(ops: Vec<Op>, seed: u64, resume_at: usize) {
                         }
                     }
                 }
-                assert!(
-                    rv > last_rv,
-                    "resourceVersions strictly increase ({rv} after {last_rv})"
-                );
+                assert!(rv > last_rv, "resourceVersions strictly increase ({rv} after {last_rv})");
                 last_rv = rv;
-                writes.push(Write {
-                    kind,
-                    name: name.to_owned(),
-                    rv,
-                });
+                writes.push(Write { kind, name: name.to_owned(), rv });
             }
             Err(kube::Error::Api(status)) => {
                 let expected = match &op {
@@ -177,16 +152,8 @@ async fn run(ops: Vec<Op>, seed: u64, resume_at: usize) {
                     Op::Patch(..) => matches!(status.code, 404 | 500),
                     Op::Delete(_) => status.code == 404,
                 };
-                assert!(
-                    expected,
-                    "unexpected {} for {op:?}: {}",
-                    status.code, status.message
-                );
-                assert_eq!(
-                    server.cluster().resource_version(),
-                    last_rv,
-                    "a failed write changes nothing"
-                );
+                assert!(expected, "unexpected {} for {op:?}: {}", status.code, status.message);
+                assert_eq!(server.cluster().resource_version(), last_rv, "a failed write changes nothing");
             }
             Err(other) => panic!("transport error: {other}"),
         }
@@ -197,11 +164,7 @@ async fn run(ops: Vec<Op>, seed: u64, resume_at: usize) {
         writes,
         "the watch from the start is ordered, gap-free, duplicate-free"
     );
-    let resume_rv = if writes.is_empty() {
-        start
-    } else {
-        writes[resume_at % writes.len()].rv
-    };
+    let resume_rv = if writes.is_empty() { start } else { writes[resume_at % writes.len()].rv };
     let later: Vec<Write> = writes.iter().filter(|w| w.rv > resume_rv).cloned().collect();
     let mut resumed = watch_from(&server, resume_rv).await;
     assert_eq!(

@@ -36,18 +36,8 @@ async fn the_watcher_resumes_after_a_dropped_watch_and_relists_after_410() {
     let api = configmaps(&server.client());
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     server.cluster().faults(|f| {
-        f.add(
-            FaultRule::new(Fault::watch_drop(1))
-                .verb(Verb::Watch)
-                .nth(1)
-                .once(),
-        );
-        f.add(
-            FaultRule::new(Fault::watch_gone())
-                .verb(Verb::Watch)
-                .nth(2)
-                .once(),
-        );
+        f.add(FaultRule::new(Fault::watch_drop(1)).verb(Verb::Watch).nth(1).once());
+        f.add(FaultRule::new(Fault::watch_gone()).verb(Verb::Watch).nth(2).once());
     });
     let mut events = watcher::watcher(api.clone(), watcher::Config::default())
         .filter_map(|e| async move { e.ok() })
@@ -77,9 +67,7 @@ async fn the_watcher_resumes_after_a_dropped_watch_and_relists_after_410() {
         ],
         "drop → re-watch from the last resourceVersion; 410 → a full relist"
     );
-    let watches = server
-        .cluster()
-        .journal(|j| j.operations().filter(|o| o.verb == Verb::Watch).count());
+    let watches = server.cluster().journal(|j| j.operations().filter(|o| o.verb == Verb::Watch).count());
     assert_eq!(watches, 3);
 }
 
@@ -93,13 +81,7 @@ async fn a_reflector_store_converges_on_the_cluster_state() {
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
-    api.patch(
-        "b",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"key": "new"}})),
-    )
-    .await
-    .unwrap();
+    api.patch("b", &PatchParams::default(), &Patch::Merge(json!({"data": {"key": "new"}}))).await.unwrap();
     let wanted = |store: &reflector::Store<ConfigMap>| {
         let state = store.state();
         state.len() == 1 && state[0].data.as_ref().is_some_and(|d| d["key"] == "new")
@@ -142,23 +124,14 @@ async fn a_controller_with_the_finalizer_helper_sees_create_update_and_delete() 
     );
     let running = tokio::spawn(controller.for_each(|_| async {}));
 
-    api.create(&PostParams::default(), &example("ex1", "one"))
-        .await
-        .unwrap();
+    api.create(&PostParams::default(), &example("ex1", "one")).await.unwrap();
     assert_eq!(rx.recv().await.as_deref(), Some("apply one"));
     let with_finalizer = api.get("ex1").await.unwrap();
-    assert_eq!(
-        with_finalizer.metadata.finalizers,
-        Some(vec!["kopf.dev/cleanup".to_owned()])
-    );
+    assert_eq!(with_finalizer.metadata.finalizers, Some(vec!["kopf.dev/cleanup".to_owned()]));
 
-    api.patch(
-        "ex1",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"field": "two"}})),
-    )
-    .await
-    .unwrap();
+    api.patch("ex1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"field": "two"}})))
+        .await
+        .unwrap();
     assert_eq!(rx.recv().await.as_deref(), Some("apply two"));
 
     api.delete("ex1", &DeleteParams::default()).await.unwrap();
@@ -173,17 +146,8 @@ async fn a_controller_with_the_finalizer_helper_sees_create_update_and_delete() 
 async fn the_events_recorder_posts_events_about_an_object() {
     let server = server();
     let client = server.client();
-    let target = configmaps(&client)
-        .create(&PostParams::default(), &cm("a"))
-        .await
-        .unwrap();
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "tests".into(),
-            instance: None,
-        },
-    );
+    let target = configmaps(&client).create(&PostParams::default(), &cm("a")).await.unwrap();
+    let recorder = Recorder::new(client.clone(), Reporter { controller: "tests".into(), instance: None });
     let event = Event {
         type_: EventType::Normal,
         reason: "Checked".into(),
@@ -193,16 +157,10 @@ async fn the_events_recorder_posts_events_about_an_object() {
     };
     recorder.publish(&event, &target.object_ref(&())).await.unwrap();
     recorder.publish(&event, &target.object_ref(&())).await.unwrap();
-    let events: Vec<K8sEvent> = Api::<K8sEvent>::namespaced(client, "default")
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items;
+    let events: Vec<K8sEvent> =
+        Api::<K8sEvent>::namespaced(client, "default").list(&ListParams::default()).await.unwrap().items;
     assert_eq!(events.len(), 1, "a repeat is folded into a series");
     assert_eq!(events[0].reason.as_deref(), Some("Checked"));
-    assert_eq!(
-        events[0].regarding.as_ref().and_then(|r| r.name.as_deref()),
-        Some("a")
-    );
+    assert_eq!(events[0].regarding.as_ref().and_then(|r| r.name.as_deref()), Some("a"));
     assert_eq!(events[0].series.as_ref().map(|s| s.count), Some(2));
 }

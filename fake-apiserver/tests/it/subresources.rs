@@ -13,15 +13,9 @@ async fn the_main_endpoint_ignores_status_and_status_ignores_the_rest() {
     install_crd(&client).await;
     let api = examples(&client);
     let mut ex = example("ex1", "a");
-    ex.status = Some(ExampleStatus {
-        message: "ignored on create".into(),
-        replicas: 0,
-    });
+    ex.status = Some(ExampleStatus { message: "ignored on create".into(), replicas: 0 });
     let created = api.create(&PostParams::default(), &ex).await.unwrap();
-    assert_eq!(
-        created.status, None,
-        "status is dropped on create when it is a subresource"
-    );
+    assert_eq!(created.status, None, "status is dropped on create when it is a subresource");
 
     let main = api
         .patch(
@@ -49,19 +43,10 @@ async fn replace_status_changes_only_status() {
     let client = server.client();
     install_crd(&client).await;
     let api = examples(&client);
-    let mut created = api
-        .create(&PostParams::default(), &example("ex1", "a"))
-        .await
-        .unwrap();
+    let mut created = api.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
     created.spec.field = "changed".into();
-    created.status = Some(ExampleStatus {
-        message: "done".into(),
-        replicas: 1,
-    });
-    let replaced = api
-        .replace_status("ex1", &PostParams::default(), &created)
-        .await
-        .unwrap();
+    created.status = Some(ExampleStatus { message: "done".into(), replicas: 1 });
+    let replaced = api.replace_status("ex1", &PostParams::default(), &created).await.unwrap();
     assert_eq!(replaced.spec.field, "a");
     assert_eq!(replaced.status.unwrap().message, "done");
 }
@@ -81,30 +66,17 @@ async fn the_scale_subresource_reads_and_writes_the_declared_paths() {
     let scale = api.get_scale("web").await.unwrap();
     assert_eq!(scale.spec.and_then(|s| s.replicas), Some(2));
     assert_eq!(scale.status.map(|s| s.selector), Some(Some("app=web".to_owned())));
-    api.patch_scale(
-        "web",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 5}})),
-    )
-    .await
-    .unwrap();
+    api.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 5}})))
+        .await
+        .unwrap();
     assert_eq!(api.get("web").await.unwrap().spec.replicas, Some(5));
 
     install_crd(&client).await;
     let exs = examples(&client);
-    exs.create(&PostParams::default(), &example("ex1", "a"))
+    exs.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
+    exs.patch_scale("ex1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
         .await
         .unwrap();
-    exs.patch_scale(
-        "ex1",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 3}})),
-    )
-    .await
-    .unwrap();
     assert_eq!(exs.get("ex1").await.unwrap().spec.replicas, 3);
-    assert_eq!(
-        exs.get_scale("ex1").await.unwrap().spec.and_then(|s| s.replicas),
-        Some(3)
-    );
+    assert_eq!(exs.get_scale("ex1").await.unwrap().spec.and_then(|s| s.replicas), Some(3));
 }

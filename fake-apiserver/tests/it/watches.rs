@@ -30,13 +30,7 @@ async fn a_watch_from_a_resource_version_gets_exactly_the_later_changes() {
     let server = server();
     let api = configmaps(&server.client());
     let a = api.create(&PostParams::default(), &cm("a")).await.unwrap();
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"k": "2"}})),
-    )
-    .await
-    .unwrap();
+    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "2"}}))).await.unwrap();
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
     let events = take(&api, &WatchParams::default(), &rv(&a).to_string(), 3).await;
@@ -50,18 +44,10 @@ async fn a_watch_without_resource_version_starts_with_the_current_state_as_added
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
     let mut stream = api.watch(&WatchParams::default(), "0").await.unwrap().boxed();
-    let first: Vec<String> = (&mut stream)
-        .take(2)
-        .map(|e| describe(&e.unwrap()))
-        .collect()
-        .await;
+    let first: Vec<String> = (&mut stream).take(2).map(|e| describe(&e.unwrap())).collect().await;
     assert_eq!(first, vec!["ADDED a", "ADDED b"]);
     api.create(&PostParams::default(), &cm("c")).await.unwrap();
-    assert_eq!(
-        describe(&stream.next().await.unwrap().unwrap()),
-        "ADDED c",
-        "then live events"
-    );
+    assert_eq!(describe(&stream.next().await.unwrap().unwrap()), "ADDED c", "then live events");
 }
 
 #[tokio::test]
@@ -70,11 +56,7 @@ async fn deleted_events_carry_the_last_state_at_the_deletion_resource_version() 
     let api = configmaps(&server.client());
     let a = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
-    let mut stream = api
-        .watch(&WatchParams::default(), &rv(&a).to_string())
-        .await
-        .unwrap()
-        .boxed();
+    let mut stream = api.watch(&WatchParams::default(), &rv(&a).to_string()).await.unwrap().boxed();
     match stream.try_next().await.unwrap() {
         Some(WatchEvent::Deleted(last)) => {
             assert_eq!(last.data, a.data);
@@ -88,41 +70,16 @@ async fn deleted_events_carry_the_last_state_at_the_deletion_resource_version() 
 async fn objects_entering_or_leaving_a_label_selector_are_added_or_deleted_for_the_watch() {
     let server = server();
     let api = configmaps(&server.client());
-    let start = api
-        .create(&PostParams::default(), &labelled("a", &[("team", "x")]))
+    let start = api.create(&PostParams::default(), &labelled("a", &[("team", "x")])).await.unwrap();
+    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "y"}}})))
         .await
         .unwrap();
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"labels": {"team": "y"}}})),
-    )
-    .await
-    .unwrap();
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"labels": {"team": "x"}}})),
-    )
-    .await
-    .unwrap();
-    api.create(&PostParams::default(), &labelled("other", &[("team", "y")]))
+    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "x"}}})))
         .await
         .unwrap();
-    api.patch(
-        "a",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"k": "v"}})),
-    )
-    .await
-    .unwrap();
-    let events = take(
-        &api,
-        &WatchParams::default().labels("team=x"),
-        &rv(&start).to_string(),
-        3,
-    )
-    .await;
+    api.create(&PostParams::default(), &labelled("other", &[("team", "y")])).await.unwrap();
+    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "v"}}))).await.unwrap();
+    let events = take(&api, &WatchParams::default().labels("team=x"), &rv(&start).to_string(), 3).await;
     assert_eq!(events, vec!["DELETED a", "ADDED a", "MODIFIED a"]);
 }
 
@@ -145,10 +102,7 @@ async fn a_small_history_expires_old_resource_versions() {
     for name in ["b", "c", "d", "e"] {
         api.create(&PostParams::default(), &cm(name)).await.unwrap();
     }
-    assert_eq!(
-        take(&api, &WatchParams::default(), &rv(&a).to_string(), 5).await,
-        vec!["ERROR 410"]
-    );
+    assert_eq!(take(&api, &WatchParams::default(), &rv(&a).to_string(), 5).await, vec!["ERROR 410"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -158,15 +112,8 @@ async fn bookmarks_arrive_every_minute_when_allowed() {
     let a = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let start = tokio::time::Instant::now();
     let events = take(&api, &WatchParams::default(), &rv(&a).to_string(), 2).await;
-    assert_eq!(
-        events,
-        vec![format!("BOOKMARK {}", rv(&a)), format!("BOOKMARK {}", rv(&a))]
-    );
-    assert_eq!(
-        start.elapsed(),
-        Duration::from_secs(120),
-        "one per virtual minute"
-    );
+    assert_eq!(events, vec![format!("BOOKMARK {}", rv(&a)), format!("BOOKMARK {}", rv(&a))]);
+    assert_eq!(start.elapsed(), Duration::from_secs(120), "one per virtual minute");
 }
 
 #[tokio::test(start_paused = true)]
@@ -196,16 +143,10 @@ async fn send_initial_events_ends_the_initial_state_with_an_annotated_bookmark()
     assert_eq!(describe(&events[0]), "ADDED a");
     match &events[1] {
         WatchEvent::Bookmark(b) => assert_eq!(
-            b.metadata
-                .annotations
-                .get("k8s.io/initial-events-end")
-                .map(String::as_str),
+            b.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str),
             Some("true")
         ),
-        other => panic!(
-            "expected the initial-events-end bookmark, got {}",
-            describe(other)
-        ),
+        other => panic!("expected the initial-events-end bookmark, got {}", describe(other)),
     }
 }
 
