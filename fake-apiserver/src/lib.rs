@@ -55,6 +55,7 @@ mod routing;
 mod selectors;
 mod service;
 mod store;
+mod typed;
 mod validation;
 mod watch;
 
@@ -69,6 +70,7 @@ pub use resources::{Origin, ResourceInfo, ScaleSpec, StorageKey};
 pub use service::{Body, FakeService};
 pub use store::history::EventType;
 pub use store::objects::StoredObject;
+pub use typed::TypedApi;
 pub use watch::{BOOKMARK_INTERVAL, DEFAULT_WATCH_TIMEOUT, WatchEvent, WatchStream};
 
 /// An in-memory Kubernetes API server: the core plus ways to reach it.

@@ -248,3 +248,18 @@ async fn creates_and_deletes_of_namespaces_go_through_the_namespace_lifecycle() 
         (403, "namespaces \"default\" is forbidden: this namespace may not be deleted")
     );
 }
+
+#[tokio::test]
+async fn the_typed_core_api_and_kube_client_see_the_same_objects() {
+    let server = server();
+    let direct = server.cluster().api::<ConfigMap>(Some("default"));
+    direct.create(&cm("a")).await.unwrap();
+    let via_client = configmaps(&server.client()).get("a").await.unwrap();
+    assert_eq!(via_client.data, cm("a").data);
+    let patched = direct.merge("a", json!({"data": {"key": "changed"}})).await.unwrap();
+    assert_eq!(rv(&patched), rv(&configmaps(&server.client()).get("a").await.unwrap()));
+    assert!(direct.delete("a").await.unwrap().is_none(), "gone at once without finalizers");
+    assert!(direct.get_opt("a").await.unwrap().is_none());
+    let actors: Vec<String> = server.cluster().journal(|j| j.operations().map(|o| o.actor.clone()).collect());
+    assert!(actors.iter().any(|a| a == "test"), "typed requests are journaled as the test's: {actors:?}");
+}
