@@ -1,1 +1,94 @@
-//! kopf-rs: placeholder
+//! # kopf — the Kubernetes Operator Pythonic Framework, in Rust
+//!
+//! Handlers are closures; the framework hides list, watch and patch, remembers on the object
+//! itself what it has handled (byte-compatible with Python Kopf's annotations), survives restarts,
+//! retries failures, and never re-runs a handler whose success it has recorded.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kopf::{Body, Context, HandlerError, Operator};
+//! use serde_json::json;
+//!
+//! fn operator() -> Operator {
+//!     Operator::new()
+//!         .on_create(|ex: Arc<Body>, ctx: Context| async move {
+//!             ctx.info(format!("created with field={}", ex["spec"]["field"]));
+//!             Ok::<_, HandlerError>(json!({"message": "hello"}))   // stored in status.create_fn
+//!         })
+//!         .resource("kopfexamples.kopf.dev")
+//!         .id("create_fn")
+//!         .on_update(|_ex: Arc<Body>, ctx: Context| async move {
+//!             for change in ctx.diff() {
+//!                 ctx.info(format!("{} {:?}", change.op.as_str(), change.field));
+//!             }
+//!             Ok::<_, HandlerError>(())
+//!         })
+//!         .resource("kopfexamples.kopf.dev")
+//! }
+//! assert!(operator().check().is_ok());
+//! ```
+//!
+//! Typed handlers take any `kube::Resource` (`#[derive(CustomResource)]` types, k8s-openapi
+//! built-ins) and need no `.resource(..)`. Run an operator with [`Operator::run`] on a
+//! `kube::Client`, with [`run`] as a `kopf run`-style program, or test it with kopf-testing's
+//! `KopfRunner` against an in-memory cluster on virtual time.
+//!
+//! ## Module map (lower layers never import higher ones)
+//! `operator`, `cli` → `reactor` (running, watching, queueing, processing, inventory) → `engines`
+//! (timers) → `registry`, `causation`, `context` → `execution` (handlers, progression,
+//! application, posting) → `client` → `settings`, `persistence` → `structs`, `memo`, `observe` →
+//! `primitives` (clock, activity, globs).
+
+mod causation;
+#[cfg(feature = "cli")]
+mod cli;
+mod client;
+mod context;
+mod engines;
+mod error;
+mod execution;
+mod memo;
+mod observe;
+mod operator;
+mod persistence;
+mod primitives;
+mod reactor;
+mod registry;
+mod settings;
+mod structs;
+
+pub use causation::Reason;
+#[cfg(feature = "cli")]
+pub use cli::{Cli, run, run_with};
+pub use client::{
+    ApiClient, BoxFuture, Error as ApiError, KubeApiClient, ObjectList, PatchBody, RawEvent,
+    Result as ApiResult,
+};
+pub use context::Context;
+pub use error::{ErrorsMode, HandlerError, OperatorError, RegistrationError};
+pub use memo::Memo;
+pub use observe::{Observation, Observer};
+pub use operator::{BlockingFuture, Body, HandlerObject, HandlerOutput, HandlerReturn, Operator, blocking};
+pub use persistence::{DiffBaseStorage, ProgressRecord, ProgressStorage};
+pub use primitives::activity::{Activity, ActivityGuard, Counter};
+pub use primitives::clock::Clock;
+pub use reactor::running::{Namespaces, RunOptions, RunningOperator};
+pub use registry::{MetaFilter, ValueFilter, WhenArgs};
+pub use settings::{
+    ExecutionSettings, Level, NetworkingSettings, PersistenceSettings, PostingSettings, QueueingSettings,
+    Settings, WatchingSettings,
+};
+pub use structs::diff::{Diff, DiffItem, DiffOp, diff};
+pub use structs::patch::Patch;
+pub use structs::references::{Resource, ResourceSelector};
+
+/// What most operators need: `use kopf::prelude::*;`.
+pub mod prelude {
+    pub use crate::{Body, Context, ErrorsMode, HandlerError, MetaFilter, Operator, ValueFilter};
+    pub use kube::CustomResource;
+    pub use schemars::JsonSchema;
+    pub use serde::{Deserialize, Serialize};
+    pub use serde_json::json;
+    pub use std::sync::Arc;
+    pub use std::time::Duration;
+}

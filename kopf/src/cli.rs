@@ -1,0 +1,124 @@
+//! `kopf::run(operator)`: a `kopf run`-style program — flags for namespaces and logging, login from
+//! the kubeconfig or the in-cluster service account, and a graceful stop on SIGINT/SIGTERM.
+
+use clap::Parser;
+
+use crate::error::OperatorError;
+use crate::operator::Operator;
+use crate::reactor::running::{Namespaces, RunOptions};
+
+/// The command line of an operator program (Kopf's `kopf run` flags that apply).
+#[derive(Debug, Clone, Parser)]
+#[command(about = "Runs the operator.", version)]
+pub struct Cli {
+    /// Serve these namespaces (repeatable; globs: `*`, `?`, `!` to exclude, comma-separated).
+    #[arg(short = 'n', long = "namespace", env = "KOPF_RUN_NAMESPACE")]
+    pub namespaces: Vec<String>,
+    /// Serve all namespaces, with cluster-wide watches.
+    #[arg(short = 'A', long = "all-namespaces", conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+    /// Run without peering.
+    #[arg(long)]
+    pub standalone: bool,
+    /// Log at debug level.
+    #[arg(short = 'v', long, alias = "debug", short_alias = 'd')]
+    pub verbose: bool,
+    /// Log warnings and errors only.
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log format: `plain`, `full` or `json`.
+    #[arg(long, default_value = "full", value_parser = ["plain", "full", "json"])]
+    pub log_format: String,
+}
+
+impl Cli {
+    /// The namespaces the flags select.
+    pub fn namespaces(&self) -> Namespaces {
+        if self.all_namespaces || self.namespaces.is_empty() {
+            Namespaces::All
+        } else {
+            Namespaces::Only(self.namespaces.clone())
+        }
+    }
+
+    fn init_logging(&self) {
+        let level = if self.verbose {
+            "debug"
+        } else if self.quiet {
+            "warn"
+        } else {
+            "info"
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        let result = match self.log_format.as_str() {
+            "json" => builder.json().try_init(),
+            "plain" => builder.without_time().with_target(false).with_level(false).try_init(),
+            _ => builder.try_init(),
+        };
+        if result.is_err() {
+            tracing::debug!("logging was already set up");
+        }
+    }
+}
+
+/// Runs the operator as a program: parses the command line, logs in (kubeconfig, or the in-cluster
+/// service account), serves until SIGINT or SIGTERM, then stops gracefully.
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> anyhow::Result<()> {
+///     kopf::run(kopf::Operator::new()).await?;
+///     Ok(())
+/// }
+/// ```
+///
+/// # Errors
+/// Misconfiguration, login or discovery failures.
+pub async fn run(operator: Operator) -> Result<(), OperatorError> {
+    run_with(operator, Cli::parse()).await
+}
+
+/// [`run`] with an already parsed command line.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError> {
+    cli.init_logging();
+    if let Err(errors) = operator.check() {
+        return Err(OperatorError::Registration(errors));
+    }
+    let client = kube::Client::try_default().await.map_err(|e| OperatorError::Login(e.to_string()))?;
+    tracing::info!("Client is configured.");
+    let options = RunOptions { namespaces: cli.namespaces(), ..Default::default() };
+    let mut running =
+        operator.spawn(std::sync::Arc::new(crate::client::KubeApiClient::new(client)), options)?;
+    running.ready().await;
+    wait_for_signal().await;
+    tracing::info!("Stop signal received; stopping gracefully.");
+    running.stop();
+    running.join().await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

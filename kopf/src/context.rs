@@ -1,0 +1,230 @@
+//! The one argument every handler gets besides its object: [`Context`], with Kopf's kwargs as
+//! methods (`name`, `namespace`, `body`, `spec`, `old`, `new`, `diff`, `retry`, `started`, `runtime`,
+//! `patch`, `memo`, a logger whose messages can also become Kubernetes Events).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::causation::Reason;
+use crate::execution::posting::Poster;
+use crate::memo::Memo;
+use crate::settings::{Level, Settings};
+use crate::structs::diff::Diff;
+use crate::structs::ids::HandlerId;
+use crate::structs::patch::Patch;
+use crate::structs::references::Resource;
+
+/// Everything a handler may want to know or do besides its object. Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) resource: Resource,
+    pub(crate) body: Value,
+    pub(crate) reason: Option<Reason>,
+    pub(crate) event_type: Option<&'static str>,
+    pub(crate) old: Option<Value>,
+    pub(crate) new: Option<Value>,
+    pub(crate) diff: Diff,
+    pub(crate) id: HandlerId,
+    pub(crate) retry: u32,
+    pub(crate) started: Timestamp,
+    pub(crate) runtime: Duration,
+    pub(crate) patch: Patch,
+    pub(crate) memo: Memo,
+    pub(crate) poster: Poster,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) blocking: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("handler", &self.inner.id)
+            .field("resource", &self.inner.resource.name())
+            .field("namespace", &self.namespace())
+            .field("name", &self.name())
+            .field("reason", &self.inner.reason)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The handler's id.
+    pub fn id(&self) -> &str {
+        self.inner.id.as_str()
+    }
+
+    /// The resource of the object.
+    pub fn resource(&self) -> &Resource {
+        &self.inner.resource
+    }
+
+    /// The whole object as JSON.
+    pub fn body(&self) -> &Value {
+        &self.inner.body
+    }
+
+    /// `metadata`.
+    pub fn meta(&self) -> &Value {
+        &self.inner.body["metadata"]
+    }
+
+    /// `spec` (`null` if absent).
+    pub fn spec(&self) -> &Value {
+        &self.inner.body["spec"]
+    }
+
+    /// `status` (`null` if absent).
+    pub fn status(&self) -> &Value {
+        &self.inner.body["status"]
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> Option<&str> {
+        self.meta()["name"].as_str()
+    }
+
+    /// `metadata.namespace` (`None` for cluster-scoped objects).
+    pub fn namespace(&self) -> Option<&str> {
+        self.meta()["namespace"].as_str()
+    }
+
+    /// `metadata.uid`.
+    pub fn uid(&self) -> Option<&str> {
+        self.meta()["uid"].as_str()
+    }
+
+    /// A label's value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.meta()["labels"][key].as_str()
+    }
+
+    /// An annotation's value.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.meta()["annotations"][key].as_str()
+    }
+
+    /// Why the handler runs (`None` for raw-event handlers).
+    pub fn reason(&self) -> Option<Reason> {
+        self.inner.reason
+    }
+
+    /// For raw-event handlers: `ADDED`, `MODIFIED`, `DELETED`, or `None` for objects of the initial
+    /// listing (as Kopf's `type`).
+    pub fn event_type(&self) -> Option<&'static str> {
+        self.inner.event_type
+    }
+
+    /// The essence before the change (`None` on creation); narrowed to the field for field handlers.
+    pub fn old(&self) -> Option<&Value> {
+        self.inner.old.as_ref()
+    }
+
+    /// The essence after the change; narrowed to the field for field handlers.
+    pub fn new(&self) -> Option<&Value> {
+        self.inner.new.as_ref()
+    }
+
+    /// What changed, in Kopf's format.
+    pub fn diff(&self) -> &Diff {
+        &self.inner.diff
+    }
+
+    /// How many times the handler ran before (0 on the first attempt).
+    pub fn retry(&self) -> u32 {
+        self.inner.retry
+    }
+
+    /// When the handler first started, on the operator's clock.
+    pub fn started(&self) -> Timestamp {
+        self.inner.started
+    }
+
+    /// Time since the first attempt.
+    pub fn runtime(&self) -> Duration {
+        self.inner.runtime
+    }
+
+    /// The patch applied to the object after the handler.
+    pub fn patch(&self) -> &Patch {
+        &self.inner.patch
+    }
+
+    /// The object's memo.
+    pub fn memo(&self) -> &Memo {
+        &self.inner.memo
+    }
+
+    /// The operator's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn blocking_limit(&self) -> Option<Arc<tokio::sync::Semaphore>> {
+        self.inner.blocking.clone()
+    }
+
+    fn object_label(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("{ns}/{}", self.name().unwrap_or_default()),
+            None => self.name().unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// Logs at a level; with `settings.posting.loggers`, also posts a `Logging` Event.
+    pub fn log(&self, level: Level, message: impl Into<String>) {
+        let message = message.into();
+        let object = self.object_label();
+        match level {
+            Level::Debug => tracing::debug!(object = %object, handler = %self.id(), "[{object}] {message}"),
+            Level::Info => tracing::info!(object = %object, handler = %self.id(), "[{object}] {message}"),
+            Level::Warning => tracing::warn!(object = %object, handler = %self.id(), "[{object}] {message}"),
+            Level::Error | Level::Critical => {
+                tracing::error!(object = %object, handler = %self.id(), "[{object}] {message}")
+            }
+        }
+        let posting = &self.inner.settings.posting;
+        if posting.enabled && posting.loggers && level >= posting.level {
+            self.inner.poster.post(&self.inner.body, level.event_type(), "Logging", &message);
+        }
+    }
+
+    /// Logs at debug level.
+    pub fn debug(&self, message: impl Into<String>) {
+        self.log(Level::Debug, message);
+    }
+
+    /// Logs at info level.
+    pub fn info(&self, message: impl Into<String>) {
+        self.log(Level::Info, message);
+    }
+
+    /// Logs a warning.
+    pub fn warning(&self, message: impl Into<String>) {
+        self.log(Level::Warning, message);
+    }
+
+    /// Logs an error.
+    pub fn error(&self, message: impl Into<String>) {
+        self.log(Level::Error, message);
+    }
+
+    /// Posts a Kubernetes Event about the object (Kopf's `kopf.event`; gated by
+    /// `settings.posting.enabled` only).
+    pub fn event(&self, event_type: &str, reason: &str, message: &str) {
+        if self.inner.settings.posting.enabled {
+            self.inner.poster.post(&self.inner.body, event_type, reason, message);
+        }
+    }
+}

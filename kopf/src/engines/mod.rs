@@ -1,0 +1,3 @@
+//! Background engines running beside the per-object workers: timers.
+
+pub(crate) mod timers;

@@ -1,0 +1,114 @@
+//! Applying a cycle's patch (Kopf's `application.apply`): the merge patch to the main resource and,
+//! when `status` is a subresource, its `status` part to `/status`; the transforms as RFC 6902
+//! operations guarded by a `test` of the resourceVersion (a 422 keeps them for the next cycle); a
+//! 404 means the object is gone and ends the work quietly.
+
+use serde_json::{Map, Value, json};
+
+use crate::client::{self, ApiClient, PatchBody};
+use crate::settings::Settings;
+use crate::structs::patch::{Patch, PatchFn};
+use crate::structs::references::Resource;
+
+/// What applying did.
+#[derive(Default)]
+pub(crate) struct Applied {
+    /// The resourceVersion whose watch event will echo our change, if one will come.
+    pub(crate) expected_rv: Option<String>,
+    /// Whether anything was sent.
+    pub(crate) sent: bool,
+    /// Transforms that hit a conflict, for the next cycle.
+    pub(crate) leftover: Vec<PatchFn>,
+    /// The patches sent, for observers: (subresource, body).
+    pub(crate) patches: Vec<(Option<&'static str>, Value)>,
+}
+
+/// Applies the patch to the object described by `body`.
+///
+/// # Errors
+/// API errors other than 404 (gone) and 422 (transform conflicts, kept for later).
+pub(crate) async fn apply(
+    client: &dyn ApiClient,
+    settings: &Settings,
+    resource: &Resource,
+    body: &Value,
+    patch: &Patch,
+) -> client::Result<Applied> {
+    let mut applied = Applied::default();
+    if patch.is_empty() {
+        return Ok(applied);
+    }
+    // A real change clears the touch annotation, so the next touch is a change again.
+    settings.persistence.progress_storage.touch(body, patch, None);
+    let data = patch.take();
+    let namespace = body["metadata"]["namespace"].as_str();
+    let Some(name) = body["metadata"]["name"].as_str() else { return Ok(applied) };
+
+    let mut main: Map<String, Value> = data.merge;
+    let status = if resource.status_subresource { main.remove("status") } else { None };
+    let mut last_response: Option<Value> = None;
+    let mut requests: Vec<(Option<&'static str>, Value)> = Vec::new();
+    if !main.is_empty() {
+        requests.push((None, Value::Object(main)));
+    }
+    if let Some(status) = status.filter(|s| !s.as_object().is_some_and(Map::is_empty)) {
+        requests.push((Some("status"), json!({"status": status})));
+    }
+    for (subresource, value) in requests {
+        let patch_body = PatchBody::Merge(value.clone());
+        applied.sent = true;
+        applied.patches.push((subresource, value));
+        match client::retrying::retrying(&settings.networking, || {
+            client.patch(resource, namespace, name, &patch_body, subresource)
+        })
+        .await
+        {
+            Ok(response) => last_response = Some(response),
+            Err(client::Error::NotFound(_)) => {
+                tracing::debug!("Patching was skipped: the object does not exist anymore.");
+                return Ok(Applied { expected_rv: None, ..applied });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !data.fns.is_empty() {
+        let fresh = last_response.clone().unwrap_or_else(|| body.clone());
+        let mut modified = fresh.clone();
+        for f in &data.fns {
+            f(&mut modified);
+        }
+        let ops = json_patch::diff(&fresh, &modified);
+        if !ops.0.is_empty() {
+            let rv = fresh["metadata"]["resourceVersion"].clone();
+            let mut list = vec![json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv})];
+            list.extend(
+                serde_json::to_value(&ops).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default(),
+            );
+            let patch_body = PatchBody::Json(Value::Array(list.clone()));
+            applied.sent = true;
+            applied.patches.push((None, Value::Array(list)));
+            match client::retrying::retrying(&settings.networking, || {
+                client.patch(resource, namespace, name, &patch_body, None)
+            })
+            .await
+            {
+                Ok(response) => last_response = Some(response),
+                Err(client::Error::Unprocessable(_) | client::Error::Conflict(_)) => {
+                    applied.leftover = data.fns.clone()
+                }
+                Err(client::Error::NotFound(_)) => return Ok(Applied { expected_rv: None, ..applied }),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if let Some(response) = last_response {
+        let rv = response["metadata"]["resourceVersion"].as_str().map(str::to_owned);
+        let deleting_without_finalizers = !response["metadata"]["deletionTimestamp"].is_null()
+            && response["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty);
+        let unchanged = rv.as_deref() == body["metadata"]["resourceVersion"].as_str();
+        // No echo comes for a no-op patch, nor for an object released for deletion (Kopf's
+        // "~which~never~arrives" sentinel): its next event is DELETED.
+        applied.expected_rv = rv.filter(|_| !unchanged && !deleting_without_finalizers);
+    }
+    Ok(applied)
+}

@@ -1,0 +1,178 @@
+//! Running handlers: one attempt of one handler, with Kopf's limits (`retries`, `timeout`, checked
+//! before the call and looked ahead after it), its error semantics (temporary, permanent, arbitrary
+//! errors by [`ErrorsMode`], panics caught and treated as arbitrary errors), and the [`Outcome`]
+//! that progress records and results are made of. `progression` keeps handler states across
+//! cycles; `application` applies the cycle's patch.
+
+pub(crate) mod application;
+pub(crate) mod posting;
+pub(crate) mod progression;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use serde_json::Value;
+
+use crate::context::Context;
+use crate::error::{ErrorsMode, HandlerError};
+use crate::primitives::activity::{Activity, Counter};
+use crate::registry::Handler;
+use crate::settings::Settings;
+
+/// What every task of a running operator shares.
+#[derive(Clone)]
+pub(crate) struct Runtime {
+    pub(crate) client: Arc<dyn crate::client::ApiClient>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) clock: crate::primitives::clock::Clock,
+    pub(crate) activity: Activity,
+    pub(crate) poster: posting::Poster,
+    pub(crate) observer: Option<Arc<dyn crate::observe::Observer>>,
+    pub(crate) blocking: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("client", &self.client).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Reports an observation, if anyone listens.
+    pub(crate) fn observe(&self, observation: impl FnOnce() -> crate::observe::Observation) {
+        if let Some(observer) = &self.observer {
+            observer.observe(observation());
+        }
+    }
+}
+
+/// The result of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Outcome {
+    /// Finished for good (success or permanent failure).
+    pub(crate) final_: bool,
+    /// The value to store in `status.<id>`.
+    pub(crate) result: Option<Value>,
+    /// The failure's message, if it failed (temporarily or for good).
+    pub(crate) error: Option<String>,
+    /// When to retry, if not final.
+    pub(crate) delay: Option<Duration>,
+}
+
+impl Outcome {
+    /// A short label for logs and timelines: `success`, `temporary(10s): msg`, `permanent: msg`.
+    pub(crate) fn label(&self) -> String {
+        match (&self.error, self.final_, self.delay) {
+            (None, _, _) => "success".to_owned(),
+            (Some(e), true, _) => format!("permanent: {e}"),
+            (Some(e), false, Some(d)) => format!("temporary({}s): {e}", d.as_secs_f64()),
+            (Some(e), false, None) => format!("temporary: {e}"),
+        }
+    }
+}
+
+/// What the attempt knows about the handler's history.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attempt {
+    /// Attempts before this one.
+    pub(crate) retries: u32,
+    /// Time since the first attempt.
+    pub(crate) runtime: Duration,
+}
+
+/// Runs one attempt of a handler and turns what it did into an [`Outcome`].
+pub(crate) async fn execute(
+    handler: &Handler,
+    body: Arc<Value>,
+    ctx: Context,
+    attempt: Attempt,
+    settings: &Settings,
+    activity: &Activity,
+    default_errors: ErrorsMode,
+) -> Outcome {
+    let id = handler.id.as_str();
+    let object = object_label(&body);
+    if let Some(limit) = handler.options.retries
+        && attempt.retries >= limit
+    {
+        let message = format!("{id} has exceeded {limit} retries.");
+        tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {message}");
+        return Outcome { final_: true, result: None, error: Some(message), delay: None };
+    }
+    if let Some(limit) = handler.options.timeout
+        && attempt.runtime >= limit
+    {
+        let message = format!("{id} has timed out after {:?}.", attempt.runtime);
+        tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {message}");
+        return Outcome { final_: true, result: None, error: Some(message), delay: None };
+    }
+
+    let result = {
+        let _running = activity.guard(Counter::RunningHandlers);
+        let future = (handler.invoker)(body, ctx);
+        match std::panic::AssertUnwindSafe(future).catch_unwind().await {
+            Ok(result) => result,
+            Err(payload) => Err(HandlerError::Other(crate::operator::panic_message(payload).into())),
+        }
+    };
+
+    let errors = handler.options.errors.unwrap_or(default_errors);
+    let backoff = handler.options.backoff.unwrap_or(settings.execution.default_backoff);
+    let mut outcome = match result {
+        Ok(result) => {
+            tracing::info!(object = %object, "[{object}] Handler {id:?} succeeded.");
+            return Outcome { final_: true, result, error: None, delay: None };
+        }
+        Err(HandlerError::Permanent { message }) => {
+            tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {message}");
+            return Outcome { final_: true, result: None, error: Some(message), delay: None };
+        }
+        Err(HandlerError::Temporary { message, delay }) => {
+            tracing::error!(object = %object, "[{object}] Handler {id:?} failed temporarily: {message}");
+            Outcome { final_: false, result: None, error: Some(message), delay: Some(delay) }
+        }
+        Err(HandlerError::Other(e)) => match errors {
+            ErrorsMode::Ignored => {
+                tracing::error!(object = %object, "[{object}] Handler {id:?} failed with an exception. Will ignore: {e}");
+                return Outcome { final_: true, result: None, error: None, delay: None };
+            }
+            ErrorsMode::Permanent => {
+                tracing::error!(object = %object, "[{object}] Handler {id:?} failed with an exception. Will stop: {e}");
+                return Outcome { final_: true, result: None, error: Some(e.to_string()), delay: None };
+            }
+            ErrorsMode::Temporary => {
+                tracing::error!(object = %object, "[{object}] Handler {id:?} failed with an exception. Will retry: {e}");
+                Outcome { final_: false, result: None, error: Some(e.to_string()), delay: Some(backoff) }
+            }
+        },
+    };
+    // Kopf's look-ahead: fail now if the next attempt would break a limit anyway.
+    if let Some(limit) = handler.options.retries
+        && attempt.retries + 1 >= limit
+    {
+        outcome = Outcome { final_: true, delay: None, ..outcome };
+        tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {id} has exceeded {limit} retries.");
+        outcome.error = Some(format!("{id} has exceeded {limit} retries."));
+    } else if let Some(limit) = handler.options.timeout
+        && attempt.runtime + outcome.delay.unwrap_or_default() >= limit
+    {
+        tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {id} has timed out.");
+        outcome = Outcome {
+            final_: true,
+            delay: None,
+            error: Some(format!("{id} has timed out after {:?}.", attempt.runtime)),
+            ..outcome
+        };
+    }
+    outcome
+}
+
+/// `namespace/name` of a body, for log lines.
+pub(crate) fn object_label(body: &Value) -> String {
+    let meta = &body["metadata"];
+    match meta["namespace"].as_str() {
+        Some(ns) => format!("{ns}/{}", meta["name"].as_str().unwrap_or_default()),
+        None => meta["name"].as_str().unwrap_or_default().to_owned(),
+    }
+}

@@ -1,0 +1,5 @@
+//! Async building blocks with no knowledge of Kubernetes: the virtual-time-safe clock.
+
+pub(crate) mod activity;
+pub(crate) mod clock;
+pub(crate) mod globs;

@@ -1,0 +1,267 @@
+//! Running an operator (Kopf's `running` + `orchestration`): check the registration, discover the
+//! resources the handlers name, start one watch stream per resource and namespace, and stop them
+//! all gracefully when asked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::processing::Scope;
+use super::queueing::Dispatcher;
+use super::watching::watch_resource;
+use crate::client::{self, ApiClient};
+use crate::error::OperatorError;
+use crate::execution::{Runtime, posting};
+use crate::observe::Observer;
+use crate::operator::Operator;
+use crate::primitives::activity::Activity;
+use crate::primitives::clock::Clock;
+use crate::structs::references::{Resource, ResourceSelector};
+
+/// Which namespaces an operator serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Namespaces {
+    /// All of them, with cluster-wide watches (`--all-namespaces`).
+    #[default]
+    All,
+    /// These (exact names or Kopf's globs: `*`, `?`, `!` to exclude, comma-separated).
+    Only(Vec<String>),
+}
+
+/// How an operator runs, beyond its handlers and settings.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// The namespaces served.
+    pub namespaces: Namespaces,
+    /// The clock (default: the wall clock); tests give a fixed base time.
+    pub clock: Option<Clock>,
+    /// Counters of work in progress, shared with a test harness.
+    pub activity: Option<Activity>,
+    /// Receives what the operator does.
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions").field("namespaces", &self.namespaces).finish_non_exhaustive()
+    }
+}
+
+/// A running operator: stop it, wait for it, or abort it.
+#[derive(Debug)]
+pub struct RunningOperator {
+    stop: watch::Sender<bool>,
+    ready: watch::Receiver<bool>,
+    task: tokio::task::JoinHandle<Result<(), OperatorError>>,
+    activity: Activity,
+}
+
+impl RunningOperator {
+    /// Resolves when the operator's watches are started (or it failed to start).
+    pub async fn ready(&mut self) {
+        let _ = self.ready.wait_for(|r| *r).await;
+    }
+
+    /// Asks the operator to stop gracefully.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Waits for the operator to end.
+    ///
+    /// # Errors
+    /// Why it could not run; a panic inside is reported as a startup error.
+    pub async fn join(self) -> Result<(), OperatorError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(OperatorError::Startup(format!("the operator task ended abnormally: {e}"))),
+        }
+    }
+
+    /// Aborts the operator at its current await point (a crash, for tests).
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    /// Whether the operator's task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// The operator's work-in-progress counters.
+    pub fn activity(&self) -> &Activity {
+        &self.activity
+    }
+}
+
+impl Operator {
+    /// Runs the operator on a `kube::Client` until `stop` resolves, serving all namespaces.
+    ///
+    /// ```no_run
+    /// # async fn demo(operator: kopf::Operator) -> anyhow::Result<()> {
+    /// let client = kube::Client::try_default().await?;
+    /// operator.run(client, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Misconfiguration, or a failed discovery.
+    pub async fn run(
+        self,
+        client: kube::Client,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), OperatorError> {
+        let running = self.spawn(Arc::new(client::KubeApiClient::new(client)), RunOptions::default())?;
+        stop.await;
+        running.stop();
+        running.join().await
+    }
+
+    /// Starts the operator in a task on any [`ApiClient`].
+    ///
+    /// # Errors
+    /// Misconfiguration (reported before anything starts).
+    pub fn spawn(
+        self,
+        client: Arc<dyn ApiClient>,
+        options: RunOptions,
+    ) -> Result<RunningOperator, OperatorError> {
+        let (registry, settings, memo) = self.into_parts().map_err(OperatorError::Registration)?;
+        let activity = options.activity.clone().unwrap_or_default();
+        let clock = options.clock.unwrap_or_else(Clock::wall);
+        let (stop, stop_rx) = watch::channel(false);
+        let (ready_tx, ready) = watch::channel(false);
+        let settings = Arc::new(settings);
+        let awake = activity.awake();
+        let task_activity = activity.clone();
+        let task = tokio::spawn(async move {
+            let _awake = awake;
+            let activity = task_activity;
+            let (poster, poster_task) = posting::spawn(
+                client.clone(),
+                settings.posting.clone(),
+                clock,
+                activity.clone(),
+                "default".into(),
+            );
+            let blocking =
+                settings.execution.max_workers.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+            let rt = Runtime {
+                client: client.clone(),
+                settings: settings.clone(),
+                clock,
+                activity: activity.clone(),
+                poster,
+                observer: options.observer.clone(),
+                blocking,
+            };
+            let resources = match client::retrying::retrying(&settings.networking, || client.discover()).await
+            {
+                Ok(resources) => resources,
+                Err(e) => {
+                    ready_tx.send_replace(true);
+                    poster_task.abort();
+                    return Err(OperatorError::Discovery(e));
+                }
+            };
+            let mut watchers = Vec::new();
+            for resource in resolve(&registry.selectors(), &resources) {
+                let handlers = registry.for_resource(&resource);
+                let extra_fields = handlers.extra_fields();
+                let scope = Arc::new(Scope { resource: resource.clone(), handlers, extra_fields });
+                let resource = Arc::new(resource);
+                let namespaces: Vec<Option<String>> = match (&options.namespaces, resource.namespaced) {
+                    (Namespaces::All, _) | (_, false) => vec![None],
+                    (Namespaces::Only(patterns), true) => {
+                        let names = namespaces_matching(&rt, patterns).await;
+                        names.into_iter().map(Some).collect()
+                    }
+                };
+                for namespace in namespaces {
+                    let dispatcher = Dispatcher::new(rt.clone(), scope.clone(), memo.clone());
+                    let awake = activity.awake();
+                    let (rt, resource, stop) = (rt.clone(), resource.clone(), stop_rx.clone());
+                    watchers.push(tokio::spawn(async move {
+                        let _awake = awake;
+                        watch_resource(rt, resource, namespace, dispatcher, stop).await;
+                    }));
+                }
+            }
+            ready_tx.send_replace(true);
+            let mut stop = stop_rx.clone();
+            let _ = activity.wait(None, stop.wait_for(|s| *s)).await;
+            for watcher in watchers {
+                let _ = activity.wait(None, watcher).await;
+            }
+            // Let queued Events go out, briefly, then stop the poster.
+            drop(rt);
+            let _ =
+                activity.wait(Some(tokio::time::Instant::now() + Duration::from_secs(5)), poster_task).await;
+            Ok(())
+        });
+        Ok(RunningOperator { stop, ready, task, activity })
+    }
+}
+
+/// The served resources the selectors name: exact ones as named; by name, the preferred version,
+/// preferring the core group when a name is ambiguous (as Kopf does), skipping other ambiguities.
+pub(crate) fn resolve(selectors: &[ResourceSelector], resources: &[Resource]) -> Vec<Resource> {
+    let mut out: Vec<Resource> = Vec::new();
+    for selector in selectors {
+        let matching: Vec<&Resource> = resources.iter().filter(|r| selector.matches(r)).collect();
+        let chosen = match matching.as_slice() {
+            [] => {
+                tracing::warn!(%selector, "no served resource matches; its handlers will not run");
+                None
+            }
+            [one] => Some(*one),
+            many => match many.iter().find(|r| r.group.is_empty()) {
+                Some(core) => Some(*core),
+                None => {
+                    let names: Vec<String> = many.iter().map(|r| r.to_string()).collect();
+                    tracing::warn!(%selector, ?names, "ambiguous resource selector; its handlers will not run");
+                    None
+                }
+            },
+        };
+        if let Some(resource) = chosen
+            && !out.contains(resource)
+        {
+            out.push(resource.clone());
+        }
+    }
+    out
+}
+
+/// The namespaces matching Kopf's glob patterns, listed once at start.
+async fn namespaces_matching(rt: &Runtime, patterns: &[String]) -> Vec<String> {
+    let exact = patterns.iter().all(|p| !p.contains(['*', '?', '!', ',']));
+    if exact {
+        return patterns.to_vec();
+    }
+    let namespaces = Resource {
+        group: String::new(),
+        version: "v1".into(),
+        plural: "namespaces".into(),
+        kind: "Namespace".into(),
+        singular: "namespace".into(),
+        short_names: vec!["ns".into()],
+        namespaced: false,
+        status_subresource: true,
+        preferred: true,
+    };
+    match rt.client.list(&namespaces, None).await {
+        Ok(list) => list
+            .items
+            .iter()
+            .filter_map(|ns| ns["metadata"]["name"].as_str())
+            .filter(|name| crate::primitives::globs::matches(patterns, name))
+            .map(str::to_owned)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list namespaces; using only the exact names");
+            patterns.iter().filter(|p| !p.contains(['*', '?', '!', ','])).cloned().collect()
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The watch stream of one resource in one namespace (or cluster-wide): list, then watch from the
+//! list's resourceVersion; re-watch from the last seen resourceVersion when a watch ends or goes
+//! silent (`watching.inactivity_timeout`); re-list after 410 Gone; back off on errors. Every object
+//! listed and every event goes to the [`Dispatcher`].
+
+use std::sync::Arc;
+
+use futures::StreamExt as _;
+use tokio::time::Instant;
+
+use super::processing::EventKind;
+use super::queueing::Dispatcher;
+use crate::client::{self, RawEvent};
+use crate::execution::Runtime;
+use crate::primitives::activity::Counter;
+use crate::structs::references::Resource;
+
+/// Watches until the stop signal.
+pub(crate) async fn watch_resource(
+    rt: Runtime,
+    resource: Arc<Resource>,
+    namespace: Option<String>,
+    mut dispatcher: Dispatcher,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let activity = rt.activity.clone();
+    let settings = rt.settings.clone();
+    let ns = namespace.as_deref();
+    // Counted as disconnected until the first list is through, and whenever (re)connecting.
+    activity.enter(Counter::Disconnected);
+    let mut error_step = 0usize;
+    'relist: loop {
+        if *stop.borrow() {
+            break;
+        }
+        let listed = client::retrying::retrying(&settings.networking, || rt.client.list(&resource, ns)).await;
+        let list = match listed {
+            Ok(list) => list,
+            Err(e) => {
+                let delay = backoff(&settings.networking.error_backoffs, &mut error_step);
+                tracing::error!(resource = %resource, error = %e, ?delay, "Listing failed; retrying.");
+                if !pause(&rt, &mut stop, Instant::now() + delay).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        for item in list.items {
+            dispatcher.dispatch(EventKind::Listed, item);
+        }
+        let mut resource_version = list.resource_version;
+        activity.leave(Counter::Disconnected);
+        loop {
+            let timeout = settings.watching.server_timeout.map(|t| t.as_secs());
+            let watched = rt.client.watch(&resource, ns, &resource_version, timeout).await;
+            let mut stream = match watched {
+                Ok(stream) => {
+                    error_step = 0;
+                    stream
+                }
+                Err(client::Error::Gone(_)) => {
+                    activity.enter(Counter::Disconnected);
+                    continue 'relist;
+                }
+                Err(e) => {
+                    let delay = backoff(&settings.networking.error_backoffs, &mut error_step);
+                    tracing::warn!(resource = %resource, error = %e, ?delay, "Watching failed; retrying.");
+                    activity.enter(Counter::Disconnected);
+                    let resumed = pause(&rt, &mut stop, Instant::now() + delay).await;
+                    activity.leave(Counter::Disconnected);
+                    if !resumed {
+                        return finish(&activity, &mut dispatcher, false);
+                    }
+                    continue;
+                }
+            };
+            loop {
+                let silent_until = settings.watching.inactivity_timeout.map(|t| Instant::now() + t);
+                let mut stop_rx = stop.clone();
+                let next = activity
+                    .wait(silent_until, async {
+                        tokio::select! {
+                            biased;
+                            _ = stop_rx.wait_for(|s| *s) => None,
+                            event = stream.next() => Some(event),
+                        }
+                    })
+                    .await;
+                let event = match next {
+                    None => break,                                                  // silent for too long: re-watch
+                    Some(None) => return finish(&activity, &mut dispatcher, false), // stopping
+                    Some(Some(None)) => break, // the server ended the watch: re-watch
+                    Some(Some(Some(event))) => event,
+                };
+                match event {
+                    Ok(RawEvent::Added(o)) => {
+                        remember(&mut resource_version, &o);
+                        dispatcher.dispatch(EventKind::Added, o);
+                    }
+                    Ok(RawEvent::Modified(o)) => {
+                        remember(&mut resource_version, &o);
+                        dispatcher.dispatch(EventKind::Modified, o);
+                    }
+                    Ok(RawEvent::Deleted(o)) => {
+                        remember(&mut resource_version, &o);
+                        dispatcher.dispatch(EventKind::Deleted, o);
+                        dispatcher.reap();
+                    }
+                    Ok(RawEvent::Bookmark { resource_version: rv }) => resource_version = rv,
+                    Ok(RawEvent::Error { code: 410, .. }) => {
+                        activity.enter(Counter::Disconnected);
+                        continue 'relist;
+                    }
+                    Ok(RawEvent::Error { code, message }) => {
+                        tracing::warn!(resource = %resource, code, %message, "The watch reported an error; re-watching.");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(resource = %resource, error = %e, "The watch failed; re-watching.");
+                        break;
+                    }
+                }
+            }
+            activity.enter(Counter::Disconnected);
+            let resumed = pause(&rt, &mut stop, Instant::now() + settings.watching.reconnect_backoff).await;
+            activity.leave(Counter::Disconnected);
+            if !resumed {
+                return finish(&activity, &mut dispatcher, false);
+            }
+        }
+    }
+    finish(&activity, &mut dispatcher, true);
+}
+
+fn finish(activity: &crate::primitives::activity::Activity, dispatcher: &mut Dispatcher, disconnected: bool) {
+    if disconnected {
+        activity.leave(Counter::Disconnected);
+    }
+    dispatcher.shutdown();
+}
+
+fn remember(resource_version: &mut String, object: &serde_json::Value) {
+    if let Some(rv) = object["metadata"]["resourceVersion"].as_str() {
+        *resource_version = rv.to_owned();
+    }
+}
+
+fn backoff(backoffs: &[std::time::Duration], step: &mut usize) -> std::time::Duration {
+    let delay = backoffs.get(*step).or(backoffs.last()).copied().unwrap_or(std::time::Duration::from_secs(1));
+    *step += 1;
+    delay
+}
+
+/// Waits until `deadline` unless stopped; `false` when stopped.
+async fn pause(rt: &Runtime, stop: &mut tokio::sync::watch::Receiver<bool>, deadline: Instant) -> bool {
+    let mut stop = stop.clone();
+    rt.activity.wait(Some(deadline), async move { stop.wait_for(|s| *s).await.is_ok() }).await.is_none()
+}
