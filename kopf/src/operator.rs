@@ -203,6 +203,7 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// assert!(operator.check().is_ok());
 /// ```
 #[must_use]
+#[derive(Clone)]
 pub struct Operator {
     pub(crate) registry: Registry,
     pub(crate) settings: Settings,

@@ -17,6 +17,7 @@ use crate::error::ErrorsMode;
 use crate::execution::{self, Attempt, Runtime, application, progression};
 use crate::memo::Memo;
 use crate::observe::Observation;
+use crate::primitives::tasks::OwnedTask;
 use crate::registry::{Handler, Kind};
 use crate::structs::diff::Diff;
 use crate::structs::patch::Patch;
@@ -33,7 +34,7 @@ pub(crate) struct Timers {
 #[derive(Debug)]
 struct Running {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    task: OwnedTask<()>,
 }
 
 impl Timers {
@@ -84,7 +85,7 @@ impl Timers {
                 stopped,
             };
             let awake = rt.activity.awake();
-            let task = tokio::spawn(async move {
+            let task = OwnedTask::spawn(async move {
                 let _awake = awake;
                 env.run().await;
             });
@@ -96,11 +97,11 @@ impl Timers {
     pub(crate) async fn join(&mut self, rt: &Runtime) {
         for (_, running) in std::mem::take(&mut self.running) {
             running.stop.send_replace(true);
-            let _ = rt.activity.wait(None, running.task).await;
+            let _ = rt.activity.wait(None, running.task.join()).await;
         }
     }
 
-    /// Aborts every timer (operator exit).
+    /// Aborts every timer (the object is gone, or the operator exits).
     pub(crate) fn abort(&mut self) {
         for (_, running) in std::mem::take(&mut self.running) {
             running.task.abort();

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::client::ApiClient;
 use crate::primitives::activity::{Activity, Counter};
 use crate::primitives::clock::{Clock, format_iso};
+use crate::primitives::tasks::OwnedTask;
 use crate::settings::PostingSettings;
 use crate::structs::references::Resource;
 
@@ -75,7 +76,7 @@ pub(crate) fn spawn(
     clock: Clock,
     activity: Activity,
     default_namespace: String,
-) -> (Poster, tokio::task::JoinHandle<()>) {
+) -> (Poster, OwnedTask<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<PostRequest>();
     let poster = Poster { tx, activity: activity.clone() };
     let events = Resource {
@@ -89,7 +90,7 @@ pub(crate) fn spawn(
         status_subresource: false,
         preferred: true,
     };
-    let task = tokio::spawn(async move {
+    let task = OwnedTask::spawn(async move {
         while let Some(request) = rx.recv().await {
             let namespace = request.involved["namespace"]
                 .as_str()

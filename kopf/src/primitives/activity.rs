@@ -112,23 +112,15 @@ impl Activity {
         deadline: Option<tokio::time::Instant>,
         future: F,
     ) -> Option<F::Output> {
-        let id = self.inner.next_wait.fetch_add(1, Ordering::SeqCst);
-        if let Some(deadline) = deadline {
-            self.lock_deadlines().insert(id, deadline);
-        }
-        self.leave(Counter::Awake);
-        let outcome = match deadline {
+        let _waiting = Waiting::new(self, deadline);
+        match deadline {
             Some(deadline) => tokio::select! {
                 biased;
                 out = future => Some(out),
                 () = tokio::time::sleep_until(deadline) => None,
             },
             None => Some(future.await),
-        };
-        self.enter(Counter::Awake);
-        self.lock_deadlines().remove(&id);
-        self.inner.changed.notify_waiters();
-        outcome
+        }
     }
 
     /// Sleeps until `deadline` (see [`Activity::wait`]).
@@ -147,6 +139,33 @@ impl Activity {
     /// change between the check and the wait is not missed.
     pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
         self.inner.changed.notified()
+    }
+}
+
+/// A wait in progress: the task is not counted awake and its deadline is registered, until the
+/// wait ends — or its future is dropped (an aborted task), which balances the counters too.
+struct Waiting<'a> {
+    activity: &'a Activity,
+    id: u64,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(activity: &'a Activity, deadline: Option<tokio::time::Instant>) -> Self {
+        let id = activity.inner.next_wait.fetch_add(1, Ordering::SeqCst);
+        if let Some(deadline) = deadline {
+            activity.lock_deadlines().insert(id, deadline);
+        }
+        activity.leave(Counter::Awake);
+        Self { activity, id }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        // Awake first, then the deadline goes: no instant where neither is counted.
+        self.activity.enter(Counter::Awake);
+        self.activity.lock_deadlines().remove(&self.id);
+        self.activity.inner.changed.notify_waiters();
     }
 }
 

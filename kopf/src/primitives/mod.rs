@@ -3,3 +3,4 @@
 pub(crate) mod activity;
 pub(crate) mod clock;
 pub(crate) mod globs;
+pub(crate) mod tasks;

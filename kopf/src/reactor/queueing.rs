@@ -23,6 +23,7 @@ use crate::memo::Memo;
 use crate::observe::Observation;
 use crate::primitives::activity::Counter;
 use crate::primitives::clock::format_iso;
+use crate::primitives::tasks::OwnedTask;
 use crate::structs::patch::Patch;
 
 /// One event for a worker.
@@ -38,7 +39,7 @@ pub(crate) struct Dispatcher {
     scope: Arc<Scope>,
     operator_memo: Memo,
     limit: Option<Arc<tokio::sync::Semaphore>>,
-    workers: BTreeMap<String, (mpsc::UnboundedSender<ObjectEvent>, tokio::task::JoinHandle<()>)>,
+    workers: BTreeMap<String, (mpsc::UnboundedSender<ObjectEvent>, OwnedTask<()>)>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -101,7 +102,7 @@ impl Dispatcher {
         let worker =
             Worker { rt: self.rt.clone(), scope: self.scope.clone(), memory, limit: self.limit.clone() };
         let awake = self.rt.activity.awake();
-        let task = tokio::spawn(async move {
+        let task = OwnedTask::spawn(async move {
             let _awake = awake;
             worker.run(rx).await;
         });
@@ -115,15 +116,7 @@ impl Dispatcher {
 
     /// Stops every worker (aborting them).
     pub(crate) fn shutdown(&mut self) {
-        for (_, (_, task)) in std::mem::take(&mut self.workers) {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for Dispatcher {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.workers.clear();
     }
 }
 

@@ -17,6 +17,7 @@ use crate::observe::Observer;
 use crate::operator::Operator;
 use crate::primitives::activity::Activity;
 use crate::primitives::clock::Clock;
+use crate::primitives::tasks::OwnedTask;
 use crate::structs::references::{Resource, ResourceSelector};
 
 /// Which namespaces an operator serves.
@@ -182,7 +183,7 @@ impl Operator {
                     let dispatcher = Dispatcher::new(rt.clone(), scope.clone(), memo.clone());
                     let awake = activity.awake();
                     let (rt, resource, stop) = (rt.clone(), resource.clone(), stop_rx.clone());
-                    watchers.push(tokio::spawn(async move {
+                    watchers.push(OwnedTask::spawn(async move {
                         let _awake = awake;
                         watch_resource(rt, resource, namespace, dispatcher, stop).await;
                     }));
@@ -192,12 +193,13 @@ impl Operator {
             let mut stop = stop_rx.clone();
             let _ = activity.wait(None, stop.wait_for(|s| *s)).await;
             for watcher in watchers {
-                let _ = activity.wait(None, watcher).await;
+                let _ = activity.wait(None, watcher.join()).await;
             }
             // Let queued Events go out, briefly, then stop the poster.
             drop(rt);
-            let _ =
-                activity.wait(Some(tokio::time::Instant::now() + Duration::from_secs(5)), poster_task).await;
+            let _ = activity
+                .wait(Some(tokio::time::Instant::now() + Duration::from_secs(5)), poster_task.join())
+                .await;
             Ok(())
         });
         Ok(RunningOperator { stop, ready, task, activity })

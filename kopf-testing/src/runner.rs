@@ -1,0 +1,435 @@
+//! [`KopfRunner`]: a whole operator against a fresh fake cluster inside one `#[tokio::test]`, on
+//! tokio's paused clock.
+//!
+//! # What `settle()` waits for — exactly
+//! It returns when, at the current virtual instant, nothing is left to do: no watch event queued for
+//! an object, no operator task awake (processing an event, running a handler — async or blocking —,
+//! posting an Event, sending a request), no own patch awaiting its watch echo, no watch stream
+//! disconnected, no deadline of the operator's waits that has come without its task having run, no
+//! request in flight inside the fake, no watch event undelivered by the fake. These are counters
+//! kept by the reactor and by the fake, not sleeps or polling.
+//!
+//! It does not wait for what is due later: handler retry delays, timers, the consistency timeout
+//! of a patch whose echo did not come. If in-progress work itself waits on virtual time — a handler
+//! that sleeps, a request with injected latency, a watch reconnecting after its backoff — the
+//! runtime's auto-advance moves the clock to finish it; `settle()` never moves the clock otherwise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake_apiserver::{FakeApiServer, FaultRule, RandomFaults};
+use kopf::{
+    Activity, ApiClient, Clock, KubeApiClient, Namespaces, Operator, RunOptions, RunningOperator, Settings,
+};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::adapter::DirectApiClient;
+use crate::cluster::TestCluster;
+use crate::timeline::{Recording, Timeline};
+
+/// How long `settle()` may let virtual time pass for in-progress work before it gives up.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(3600);
+
+/// Which client the operator talks through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    /// Straight into the fake's core (no HTTP, no JSON encoding): the fastest.
+    Direct,
+    /// `KubeApiClient` over the fake's tower Service: the production client path.
+    KubeClient,
+}
+
+/// The builder of a test run.
+#[must_use]
+pub struct KopfRunner {
+    operator: Operator,
+    crds: Vec<Value>,
+    objects: Vec<Value>,
+    namespaces: Vec<String>,
+    seed: u64,
+    settings: Vec<Box<dyn FnOnce(&mut Settings)>>,
+    adapter: Adapter,
+}
+
+impl std::fmt::Debug for KopfRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KopfRunner")
+            .field("seed", &self.seed)
+            .field("adapter", &self.adapter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `wait_for` that ran out of virtual time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitTimeout(pub Duration);
+
+impl std::fmt::Display for WaitTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the condition did not hold within {:?} of virtual time", self.0)
+    }
+}
+
+impl std::error::Error for WaitTimeout {}
+
+impl KopfRunner {
+    /// A run of this operator.
+    pub fn new(operator: Operator) -> Self {
+        Self {
+            operator,
+            crds: Vec::new(),
+            objects: Vec::new(),
+            namespaces: Vec::new(),
+            seed: 0,
+            settings: Vec::new(),
+            adapter: Adapter::Direct,
+        }
+    }
+
+    /// Installs the CRD of a `#[derive(CustomResource)]` type before the operator starts.
+    pub fn with_crd<K: kube::CustomResourceExt>(mut self) -> Self {
+        self.crds.push(serde_json::to_value(K::crd()).unwrap_or(Value::Null));
+        self
+    }
+
+    /// Installs a CRD given as JSON.
+    pub fn with_crd_json(mut self, crd: Value) -> Self {
+        self.crds.push(crd);
+        self
+    }
+
+    /// Objects that exist before the operator starts (found by its initial listing: resume).
+    pub fn with_objects<T: Serialize>(mut self, objects: impl IntoIterator<Item = T>) -> Self {
+        self.objects.extend(objects.into_iter().map(|o| serde_json::to_value(o).unwrap_or(Value::Null)));
+        self
+    }
+
+    /// Namespaces to create, and to serve (instead of all namespaces).
+    pub fn namespaces<S: Into<String>>(mut self, namespaces: impl IntoIterator<Item = S>) -> Self {
+        self.namespaces = namespaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Seeds uids and generated names (and so the whole timeline).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Changes the operator's settings.
+    pub fn settings(mut self, f: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.settings.push(Box::new(f));
+        self
+    }
+
+    /// Chooses the client path (default: [`Adapter::Direct`]).
+    pub fn adapter(mut self, adapter: Adapter) -> Self {
+        self.adapter = adapter;
+        self
+    }
+
+    /// Starts the fake cluster and the operator, and settles.
+    ///
+    /// # Panics
+    /// Outside a current-thread runtime with a paused clock (`#[tokio::test(start_paused = true)]`),
+    /// or if the operator's registration is invalid — both are mistakes in the test.
+    pub async fn start(self) -> Runner {
+        check_runtime();
+        let server = FakeApiServer::builder().seed(self.seed).build();
+        let base: jiff::Timestamp =
+            fake_apiserver::DEFAULT_BASE_TIME.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let clock = Clock::new(base);
+        let timeline = Timeline::new(Instant::now());
+        let cluster = TestCluster::new(server.cluster().clone());
+        for crd in self.crds {
+            let api = server.cluster().api::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(None);
+            let crd = serde_json::from_value(crd).unwrap_or_else(|e| panic!("not a CRD: {e}"));
+            api.create(&crd).await.unwrap_or_else(|e| panic!("installing a CRD failed: {e}"));
+        }
+        for ns in &self.namespaces {
+            let api = server.cluster().api::<k8s_openapi::api::core::v1::Namespace>(None);
+            if api.get_opt(ns).await.ok().flatten().is_none() {
+                let mut namespace = k8s_openapi::api::core::v1::Namespace::default();
+                namespace.metadata.name = Some(ns.clone());
+                api.create(&namespace)
+                    .await
+                    .unwrap_or_else(|e| panic!("creating namespace {ns} failed: {e}"));
+            }
+        }
+        for object in self.objects {
+            create_raw(&server, object).await;
+        }
+        let mut operator = self.operator;
+        for f in self.settings {
+            operator = operator.settings(f);
+        }
+        if let Err(errors) = operator.check() {
+            panic!("the operator is misconfigured: {errors:?}");
+        }
+        let inner: Arc<dyn ApiClient> = match self.adapter {
+            Adapter::Direct => Arc::new(DirectApiClient::new(server.cluster().clone())),
+            Adapter::KubeClient => Arc::new(KubeApiClient::new(server.client())),
+        };
+        let client: Arc<dyn ApiClient> = Arc::new(Recording { inner, timeline: timeline.clone() });
+        let namespaces =
+            if self.namespaces.is_empty() { Namespaces::All } else { Namespaces::Only(self.namespaces) };
+        let mut runner = Runner {
+            server,
+            cluster,
+            operator,
+            client,
+            clock,
+            timeline,
+            namespaces,
+            running: None,
+            activity: Activity::default(),
+        };
+        runner.launch().await;
+        runner.settle().await;
+        runner
+    }
+}
+
+async fn create_raw(server: &FakeApiServer, object: Value) {
+    let (group, version) = match object["apiVersion"].as_str().unwrap_or_default().rsplit_once('/') {
+        Some((g, v)) => (g.to_owned(), v.to_owned()),
+        None => (String::new(), object["apiVersion"].as_str().unwrap_or_default().to_owned()),
+    };
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let info = server
+        .cluster()
+        .resources()
+        .into_iter()
+        .find(|r| r.group == group && r.version == version && r.kind == kind)
+        .unwrap_or_else(|| panic!("no served resource for {group}/{version} {kind}"));
+    let mut req = fake_apiserver::Request::new(fake_apiserver::Verb::Create, &group, &version, &info.plural)
+        .body(object.clone());
+    if info.namespaced {
+        req.namespace = Some(object["metadata"]["namespace"].as_str().unwrap_or("default").to_owned());
+    }
+    req.actor = "test".into();
+    if let Err(e) = server.cluster().handle(req).await {
+        panic!("creating an initial object failed: {e}");
+    }
+}
+
+fn check_runtime() {
+    let handle = tokio::runtime::Handle::try_current().unwrap_or_else(|_| {
+        panic!("KopfRunner needs a tokio runtime: use #[tokio::test(start_paused = true)]")
+    });
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread {
+        panic!(
+            "KopfRunner needs the current-thread runtime (the default of #[tokio::test]) for virtual time"
+        );
+    }
+    let a = Instant::now();
+    let spin = std::time::Instant::now();
+    while spin.elapsed() < Duration::from_micros(50) {
+        std::hint::spin_loop();
+    }
+    if Instant::now() != a {
+        panic!("KopfRunner needs a paused clock: use #[tokio::test(start_paused = true)]");
+    }
+}
+
+/// A running test: the fake cluster, the operator, virtual time.
+pub struct Runner {
+    server: FakeApiServer,
+    cluster: TestCluster,
+    operator: Operator,
+    client: Arc<dyn ApiClient>,
+    clock: Clock,
+    timeline: Timeline,
+    namespaces: Namespaces,
+    running: Option<RunningOperator>,
+    activity: Activity,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("activity", &self.activity.snapshot()).finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    async fn launch(&mut self) {
+        self.activity = Activity::default();
+        let options = RunOptions {
+            namespaces: self.namespaces.clone(),
+            clock: Some(self.clock),
+            activity: Some(self.activity.clone()),
+            observer: Some(Arc::new(self.timeline.clone())),
+        };
+        let mut running = self
+            .operator
+            .clone()
+            .spawn(self.client.clone(), options)
+            .unwrap_or_else(|e| panic!("the operator did not start: {e}"));
+        running.ready().await;
+        self.running = Some(running);
+        self.timeline.record("runner", "operator started");
+    }
+
+    /// The fake cluster, for the test's own reads and writes.
+    pub fn cluster(&self) -> &TestCluster {
+        &self.cluster
+    }
+
+    /// The fake API server (its client, service, journal).
+    pub fn server(&self) -> &FakeApiServer {
+        &self.server
+    }
+
+    /// The timeline so far.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// The operator's counters of work in progress.
+    pub fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    /// Virtual time since the runner started.
+    pub fn elapsed(&self) -> Duration {
+        Duration::try_from(
+            self.clock.now().duration_since(
+                fake_apiserver::DEFAULT_BASE_TIME
+                    .parse::<jiff::Timestamp>()
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            ),
+        )
+        .unwrap_or_default()
+    }
+
+    /// Adds a scripted fault to the fake's plan.
+    pub fn fault(&self, rule: FaultRule) {
+        self.server.cluster().faults(|plan| plan.add(rule));
+    }
+
+    /// Adds seeded random faults to the fake's plan.
+    pub fn random_faults(&self, faults: RandomFaults) {
+        self.server.cluster().faults(|plan| plan.add_random(faults));
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.server.cluster().faults(fake_apiserver::FaultPlan::clear);
+    }
+
+    fn settled(&self) -> bool {
+        let cluster = self.server.cluster();
+        self.activity.is_idle() && cluster.in_flight() == 0 && cluster.watches_with_backlog() == 0
+    }
+
+    /// Waits until nothing is left to do at the current virtual instant (see the module docs).
+    ///
+    /// # Panics
+    /// If in-progress work keeps the operator busy for more than [`SETTLE_LIMIT`] of virtual time
+    /// (e.g. a watch failing forever), with the counters and the timeline; or if the operator
+    /// stopped by itself.
+    pub async fn settle(&self) {
+        let started = Instant::now();
+        loop {
+            let changed = self.activity.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.settled() {
+                return;
+            }
+            if let Some(running) = &self.running
+                && running.is_finished()
+            {
+                panic!("the operator stopped by itself\n{}", self.timeline);
+            }
+            if started.elapsed() > SETTLE_LIMIT {
+                panic!(
+                    "settle() did not settle within {SETTLE_LIMIT:?} of virtual time: {:?}, fake in flight {}, watches with backlog {}\n{}",
+                    self.activity.snapshot(),
+                    self.server.cluster().in_flight(),
+                    self.server.cluster().watches_with_backlog(),
+                    self.timeline
+                );
+            }
+            changed.await;
+        }
+    }
+
+    /// Lets `duration` of virtual time pass: every deadline up to now + `duration` fires in order,
+    /// each followed by its consequences; then settles.
+    pub async fn advance(&self, duration: Duration) {
+        self.settle().await;
+        tokio::time::sleep_until(Instant::now() + duration).await;
+        self.settle().await;
+    }
+
+    /// Lets virtual time pass until the predicate holds (checked whenever the operator settles),
+    /// at most `timeout`.
+    ///
+    /// # Errors
+    /// [`WaitTimeout`] if it did not hold in time.
+    pub async fn wait_for(
+        &self,
+        mut predicate: impl FnMut(&TestCluster) -> bool,
+        timeout: Duration,
+    ) -> Result<(), WaitTimeout> {
+        let limit = Instant::now() + timeout;
+        loop {
+            self.settle().await;
+            if predicate(&self.cluster) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= limit {
+                return Err(WaitTimeout(timeout));
+            }
+            let next = self.activity.next_deadline().filter(|d| *d > now).map_or(limit, |d| d.min(limit));
+            tokio::time::sleep_until(next).await;
+        }
+    }
+
+    /// Stops the operator gracefully and starts it again on the same cluster.
+    pub async fn restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop();
+            if let Err(e) = running.join().await {
+                panic!("the operator failed while stopping: {e}");
+            }
+        }
+        self.timeline.record("runner", "operator stopped gracefully");
+        self.launch().await;
+        self.settle().await;
+    }
+
+    /// Aborts the operator at its current await point (e.g. mid-handler) and starts it again.
+    pub async fn crash(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+            let _ = running.join().await;
+        }
+        self.timeline.record("runner", "operator crashed");
+        self.launch().await;
+        self.settle().await;
+    }
+
+    /// Stops the operator gracefully.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop();
+            let _ = running.join().await;
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- KopfRunner timeline ---\n{}--- end of timeline ---", self.timeline);
+        }
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The timeline: an ordered record of what the operator saw and did — watch events, causes, handler
+//! runs with outcomes, patches, API errors — stamped with virtual time. Printed when a test fails,
+//! snapshot-able, and byte-identical for the same seed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use kopf::{
+    ApiClient, ApiResult, BoxFuture, ObjectList, Observation, Observer, PatchBody, RawEvent, Resource,
+};
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// One line of the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Virtual time since the runner started.
+    pub at: Duration,
+    /// `watch`, `cause`, `handler`, `patch`, `api-error`, `runner`.
+    pub kind: &'static str,
+    /// What happened.
+    pub text: String,
+}
+
+impl std::fmt::Display for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:>10.3}s  {:<9} {}", self.at.as_secs_f64(), self.kind, self.text)
+    }
+}
+
+/// The shared record. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    entries: Arc<Mutex<Vec<Entry>>>,
+    start: Instant,
+}
+
+impl Timeline {
+    pub(crate) fn new(start: Instant) -> Self {
+        Self { entries: Arc::new(Mutex::new(Vec::new())), start }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a line now.
+    pub fn record(&self, kind: &'static str, text: impl Into<String>) {
+        let at = self.start.elapsed();
+        self.lock().push(Entry { at, kind, text: text.into() });
+    }
+
+    /// All lines so far.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.lock().clone()
+    }
+
+    /// The lines of one kind.
+    pub fn of_kind(&self, kind: &str) -> Vec<Entry> {
+        self.lock().iter().filter(|e| e.kind == kind).cloned().collect()
+    }
+}
+
+impl std::fmt::Display for Timeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for entry in self.lock().iter() {
+            writeln!(f, "{entry}")?;
+        }
+        Ok(())
+    }
+}
+
+fn object(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() { name.to_owned() } else { format!("{namespace}/{name}") }
+}
+
+impl Observer for Timeline {
+    fn observe(&self, observation: Observation) {
+        match observation {
+            Observation::WatchEvent { resource, event, namespace, name, resource_version } => {
+                self.record(
+                    "watch",
+                    format!("{event} {resource} {} rv={resource_version}", object(&namespace, &name)),
+                );
+            }
+            Observation::Cause { resource, namespace, name, reason } => {
+                self.record("cause", format!("{reason} {resource} {}", object(&namespace, &name)));
+            }
+            Observation::Handler { id, namespace, name, retry, outcome } => {
+                self.record(
+                    "handler",
+                    format!("{id} {} attempt={} {outcome}", object(&namespace, &name), retry + 1),
+                );
+            }
+            Observation::Patch { resource, namespace, name, subresource, body } => {
+                let target = match subresource {
+                    Some(sub) => format!("{resource}/{sub}"),
+                    None => resource,
+                };
+                self.record("patch", format!("{target} {} {}", object(&namespace, &name), kopf_json(&body)));
+            }
+            _ => self.record("other", format!("{observation:?}")),
+        }
+    }
+}
+
+fn kopf_json(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// An [`ApiClient`] that records failed calls and watch errors in the timeline.
+#[derive(Debug, Clone)]
+pub(crate) struct Recording {
+    pub(crate) inner: Arc<dyn ApiClient>,
+    pub(crate) timeline: Timeline,
+}
+
+impl Recording {
+    fn note<T>(
+        &self,
+        what: &str,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+        result: &ApiResult<T>,
+    ) {
+        if let Err(e) = result {
+            self.timeline.record(
+                "api-error",
+                format!("{what} {} {} → {e}", resource.name(), object(namespace.unwrap_or_default(), name)),
+            );
+        }
+    }
+}
+
+impl ApiClient for Recording {
+    fn discover(&self) -> BoxFuture<'_, ApiResult<Vec<Resource>>> {
+        self.inner.discover()
+    }
+
+    fn list<'a>(
+        &'a self,
+        resource: &'a Resource,
+        namespace: Option<&'a str>,
+    ) -> BoxFuture<'a, ApiResult<ObjectList>> {
+        Box::pin(async move {
+            let result = self.inner.list(resource, namespace).await;
+            self.note("list", resource, namespace, "", &result);
+            result
+        })
+    }
+
+    fn watch<'a>(
+        &'a self,
+        resource: &'a Resource,
+        namespace: Option<&'a str>,
+        resource_version: &'a str,
+        timeout_seconds: Option<u64>,
+    ) -> BoxFuture<'a, ApiResult<futures::stream::BoxStream<'static, ApiResult<RawEvent>>>> {
+        Box::pin(async move {
+            let result = self.inner.watch(resource, namespace, resource_version, timeout_seconds).await;
+            self.note("watch", resource, namespace, "", &result);
+            let timeline = self.timeline.clone();
+            let name = resource.name();
+            result.map(move |stream| {
+                stream
+                    .inspect(move |event| {
+                        if let Ok(RawEvent::Error { code, message }) = event {
+                            timeline.record("api-error", format!("watch {name} → ERROR {code}: {message}"));
+                        }
+                    })
+                    .boxed()
+            })
+        })
+    }
+
+    fn get<'a>(
+        &'a self,
+        resource: &'a Resource,
+        namespace: Option<&'a str>,
+        name: &'a str,
+    ) -> BoxFuture<'a, ApiResult<Value>> {
+        Box::pin(async move {
+            let result = self.inner.get(resource, namespace, name).await;
+            self.note("get", resource, namespace, name, &result);
+            result
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        resource: &'a Resource,
+        namespace: Option<&'a str>,
+        body: &'a Value,
+    ) -> BoxFuture<'a, ApiResult<Value>> {
+        Box::pin(async move {
+            let result = self.inner.create(resource, namespace, body).await;
+            let name = body["metadata"]["name"]
+                .as_str()
+                .or(body["metadata"]["generateName"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            self.note("create", resource, namespace, &name, &result);
+            result
+        })
+    }
+
+    fn patch<'a>(
+        &'a self,
+        resource: &'a Resource,
+        namespace: Option<&'a str>,
+        name: &'a str,
+        patch: &'a PatchBody,
+        subresource: Option<&'a str>,
+    ) -> BoxFuture<'a, ApiResult<Value>> {
+        Box::pin(async move {
+            let result = self.inner.patch(resource, namespace, name, patch, subresource).await;
+            self.note("patch", resource, namespace, name, &result);
+            result
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        resource: &'a Resource,
+        namespace: Option<&'a str>,
+        name: &'a str,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move {
+            let result = self.inner.delete(resource, namespace, name).await;
+            self.note("delete", resource, namespace, name, &result);
+            result
+        })
+    }
+}

@@ -1,0 +1,3 @@
+//! kopf's behaviour, scenario by scenario, on KopfRunner (reference/kopf.md is the specification).
+
+mod handling;
