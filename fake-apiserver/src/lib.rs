@@ -66,7 +66,7 @@ pub use error::{ApiError, GroupResource, Result, StatusCause};
 pub use faults::{Fault, FaultPlan, FaultRule, RandomFaults};
 pub use journal::{Delivery, Journal, Operation, Record};
 pub use request::{ListResult, Params, PatchType, Preconditions, Request, Response, Verb};
-pub use resources::{Origin, ResourceInfo, ScaleSpec, StorageKey};
+pub use resources::{Origin, ResourceInfo, ScaleSpec, StorageKey, version_priority};
 pub use service::{Body, FakeService};
 pub use store::history::EventType;
 pub use store::objects::StoredObject;

@@ -180,7 +180,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 /// Orders Kubernetes versions as the API machinery does: GA before beta before alpha, higher
 /// numbers first, non-conforming names last in alphabetical order (`v2 > v1 > v1beta2 > v1beta1 > v1alpha1`).
-pub(crate) fn version_priority(a: &str, b: &str) -> std::cmp::Ordering {
+pub fn version_priority(a: &str, b: &str) -> std::cmp::Ordering {
     fn parse(v: &str) -> Option<(u64, u8, u64)> {
         let rest = v.strip_prefix('v')?;
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
