@@ -184,6 +184,16 @@ impl Cluster {
         f(&mut self.shared.lock().faults)
     }
 
+    /// Ends every open watch stream now, as an API server restart or a load balancer would;
+    /// clients resume from their last resourceVersion.
+    pub fn drop_watches(&self) {
+        let state = self.shared.lock();
+        for watch in state.watches.values() {
+            watch.closed.store(true, Ordering::SeqCst);
+        }
+        state.notify.send_replace(state.rv);
+    }
+
     /// Drops the whole watch history, as etcd's compaction does: any watch or continue token from
     /// an older resourceVersion now gets 410 Gone.
     pub fn compact(&self) {

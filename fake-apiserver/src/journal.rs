@@ -1,26 +1,34 @@
 //! The journal: every operation the core ran (verb, resource, namespace/name, result code,
-//! resourceVersion, virtual time, who asked) and every event delivered to each watch, in order.
+//! resourceVersion, virtual time, who asked), every event delivered to each watch, and — when the
+//! server is reached over TCP (`crate::http`) — the wire details of every HTTP request, in order.
 //! Tests assert on it instead of scripting request order (reference/kubernetes-apiserver.md §6 P2.16).
+//! Records serialize to JSON (`serde::Serialize`), one object per record, tagged by `kind`.
 //!
 //! The journal is bounded: when it holds `capacity` records the oldest are dropped and counted, so a
 //! long-running server does not grow without end.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use serde::Serialize;
 
 use crate::request::Verb;
 
 /// One operation of the core.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Operation {
     /// Sequence number of the record in the journal (across all record kinds).
     pub seq: u64,
     /// Virtual time since the cluster started.
+    #[serde(serialize_with = "seconds")]
     pub at: Duration,
     /// Who asked: a client's field manager or user agent, or an internal controller
     /// (`garbage-collector`, `namespace-controller`, `apiextensions-controller`).
     pub actor: String,
     /// The verb.
+    #[serde(serialize_with = "verb")]
     pub verb: Verb,
     /// `plural` for core resources, `plural.group` otherwise.
     pub resource: String,
@@ -39,11 +47,13 @@ pub struct Operation {
 }
 
 /// One event delivered to one watch (or the watch opening or closing).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Delivery {
     /// Sequence number of the record in the journal.
     pub seq: u64,
     /// Virtual time since the cluster started.
+    #[serde(serialize_with = "seconds")]
     pub at: Duration,
     /// The watch's id, unique within the cluster.
     pub watch: u64,
@@ -52,18 +62,59 @@ pub struct Delivery {
     /// The object's (or bookmark's) resourceVersion.
     pub resource_version: u64,
     /// The object's namespace, empty for cluster-scoped objects and bookmarks.
+    #[serde(serialize_with = "shared_str")]
     pub namespace: std::sync::Arc<str>,
     /// The object's name, empty for bookmarks.
+    #[serde(serialize_with = "shared_str")]
     pub name: std::sync::Arc<str>,
 }
 
-/// A journal record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One HTTP request served over TCP, as the wire saw it. Recorded by the HTTP front when the
+/// response head is ready (for a watch: when the stream opens), after the core's own records of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRequest {
+    /// Sequence number of the record in the journal.
+    pub seq: u64,
+    /// Virtual time since the cluster started.
+    #[serde(serialize_with = "seconds")]
+    pub at: Duration,
+    /// The method, e.g. `GET`.
+    pub method: String,
+    /// The path and query, as sent.
+    pub path: String,
+    /// The status code answered.
+    pub code: u16,
+    /// Wall time from the request head to the response head.
+    #[serde(serialize_with = "seconds")]
+    pub latency: Duration,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+/// A journal record. Serialized with a `kind` tag: `operation`, `delivery` or `http`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[non_exhaustive]
 pub enum Record {
     /// An operation.
     Operation(Operation),
     /// A watch delivery.
     Delivery(Delivery),
+    /// An HTTP request served over TCP.
+    Http(HttpRequest),
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn verb<S: serde::Serializer>(v: &Verb, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
+}
+
+fn shared_str<S: serde::Serializer>(v: &std::sync::Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
 }
 
 /// The bounded journal of a cluster.
@@ -112,6 +163,13 @@ impl Journal {
         }
     }
 
+    pub(crate) fn http(&mut self, mut request: HttpRequest) {
+        if self.enabled {
+            request.seq = self.seq();
+            self.push(Record::Http(request));
+        }
+    }
+
     /// All records kept, oldest first.
     pub fn records(&self) -> impl Iterator<Item = &Record> {
         self.records.iter()
@@ -121,7 +179,7 @@ impl Journal {
     pub fn operations(&self) -> impl Iterator<Item = &Operation> {
         self.records.iter().filter_map(|r| match r {
             Record::Operation(op) => Some(op),
-            Record::Delivery(_) => None,
+            _ => None,
         })
     }
 
@@ -129,7 +187,15 @@ impl Journal {
     pub fn deliveries(&self) -> impl Iterator<Item = &Delivery> {
         self.records.iter().filter_map(|r| match r {
             Record::Delivery(d) => Some(d),
-            Record::Operation(_) => None,
+            _ => None,
+        })
+    }
+
+    /// The HTTP requests kept (served over TCP), oldest first.
+    pub fn http_requests(&self) -> impl Iterator<Item = &HttpRequest> {
+        self.records.iter().filter_map(|r| match r {
+            Record::Http(h) => Some(h),
+            _ => None,
         })
     }
 

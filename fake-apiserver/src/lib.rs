@@ -31,6 +31,8 @@
 //! - [`Cluster`] — the core: typed requests ([`Request`]) in, [`Response`]s or [`ApiError`]s out,
 //!   through one door ([`Cluster::handle`]) where the [`FaultPlan`] and the [`Journal`] apply.
 //! - [`FakeService`] — the tower `Service` over the core (`Error = Infallible`).
+//! - [`http`] — the same service on a TCP listener, with optional TLS and bearer token
+//!   ([`FakeApiServer::serve`]), and the `fake-apiserver serve` binary.
 //! - Time: every timestamp comes from one [`Clock`], a base wall time plus tokio's elapsed time, so
 //!   under a paused tokio clock timestamps follow virtual time and repeat from run to run.
 //!
@@ -46,6 +48,7 @@ mod crds;
 mod discovery;
 mod error;
 mod faults;
+pub mod http;
 mod journal;
 mod ops;
 mod patching;
@@ -64,7 +67,8 @@ pub use cluster::Cluster;
 pub use discovery::KUBERNETES_VERSION;
 pub use error::{ApiError, GroupResource, Result, StatusCause};
 pub use faults::{Fault, FaultPlan, FaultRule, RandomFaults};
-pub use journal::{Delivery, Journal, Operation, Record};
+pub use self::http::{ServeError, ServeHandle, ServeOptions};
+pub use journal::{Delivery, HttpRequest, Journal, Operation, Record};
 pub use request::{ListResult, Params, PatchType, Preconditions, Request, Response, Verb};
 pub use resources::{Origin, ResourceInfo, ScaleSpec, StorageKey, version_priority};
 pub use service::{Body, FakeService};
@@ -113,6 +117,14 @@ impl FakeApiServer {
     /// Outside a tokio runtime, as `kube::Client::new` does (reference/kube-rs.md G6).
     pub fn client(&self) -> kube::Client {
         kube::Client::new(self.service(), "default")
+    }
+
+    /// Serves this server over HTTP(S) on a TCP listener ([`http::serve`]).
+    ///
+    /// # Errors
+    /// As [`http::serve`].
+    pub async fn serve(&self, options: ServeOptions) -> Result<ServeHandle, ServeError> {
+        self::http::serve(self, options).await
     }
 }
 

@@ -178,12 +178,14 @@ pub(crate) struct WatchInfo {
     pub(crate) buffered: Arc<AtomicUsize>,
     /// A stalled watch never delivers; its backlog is not "pending".
     pub(crate) stalled: bool,
+    /// Set to end the stream ([`crate::Cluster::drop_watches`]).
+    pub(crate) closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WatchInfo {
     /// Whether events are waiting for this watch.
     pub(crate) fn has_backlog(&self, state: &State) -> bool {
-        if self.stalled {
+        if self.stalled || self.closed.load(Ordering::SeqCst) {
             return false;
         }
         if self.buffered.load(Ordering::SeqCst) > 0 {
@@ -263,9 +265,8 @@ impl WatchStream {
         }
         let buffer_len = buffer.len();
         buffered.store(buffer_len, Ordering::SeqCst);
-        state
-            .watches
-            .insert(id, WatchInfo { filter: filter.clone(), cursor, buffered: buffered.clone(), stalled });
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        state.watches.insert(id, WatchInfo { filter: filter.clone(), cursor, buffered: buffered.clone(), stalled, closed: closed.clone() });
         state.journal_delivery(id, "OPENED", cursor, None);
         let now = Instant::now();
         let next_bookmark = spec.bookmarks.then(|| now + BOOKMARK_INTERVAL);
@@ -291,6 +292,7 @@ impl WatchStream {
             },
             stalled,
             done: spec.fault == Some(Fault::WatchGone),
+            closed,
         };
         let inner = futures::stream::unfold(watcher, |mut w| async move { w.next().await.map(|e| (e, w)) });
         Self { id, info: spec.info, inner: Box::pin(inner) }
@@ -327,6 +329,8 @@ struct Watcher {
     stalled: bool,
     /// The stream ends once the buffer is drained.
     done: bool,
+    /// Set by [`crate::Cluster::drop_watches`]: end now.
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 enum Fill {
@@ -339,6 +343,9 @@ enum Fill {
 impl Watcher {
     async fn next(&mut self) -> Option<WatchEvent> {
         loop {
+            if self.closed.load(Ordering::SeqCst) {
+                return None;
+            }
             if let Some(event) = self.buffer.pop_front() {
                 self.buffered.fetch_sub(1, Ordering::SeqCst);
                 if matches!(event, WatchEvent::Error(_)) {

@@ -1,14 +1,23 @@
-//! Shared fixtures: a server per test, a ConfigMap builder, and a CRD made with kube-derive.
+//! Shared fixtures: a server per test, a client over the transport under test, a ConfigMap builder,
+//! and a CRD made with kube-derive.
+//!
+//! The transport comes from `FAKE_APISERVER_TRANSPORT`: in-process by default (the tower Service),
+//! `http` or `https` for the HTTP front (with a bearer token, through the kubeconfig it writes and
+//! `kube::Client::try_from(Config)`). `.ci/run` runs the suite once per transport. Tests on tokio's
+//! paused clock get their client from [`clock_bound_client`] and are skipped over HTTP(S): real
+//! sockets do not follow virtual time (reference/virtual-time.md rule 5).
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use fake_apiserver::FakeApiServer;
+use fake_apiserver::{FakeApiServer, ServeHandle, ServeOptions};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ObjectMeta, PostParams};
-use kube::{Client, CustomResource, CustomResourceExt};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +44,72 @@ pub struct ExampleStatus {
 
 pub fn server() -> FakeApiServer {
     FakeApiServer::builder().seed(1).build()
+}
+
+/// The door the tests go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `kube::Client::new(FakeService)`, no sockets.
+    InProcess,
+    /// The HTTP front over plain TCP.
+    Http,
+    /// The HTTP front over TLS.
+    Https,
+}
+
+/// The transport under test, from `FAKE_APISERVER_TRANSPORT` (`http`, `https`; in-process otherwise).
+pub fn transport() -> Transport {
+    match std::env::var("FAKE_APISERVER_TRANSPORT").as_deref() {
+        Ok("http") => Transport::Http,
+        Ok("https") => Transport::Https,
+        Ok("" | "in-process") | Err(_) => Transport::InProcess,
+        Ok(other) => panic!("FAKE_APISERVER_TRANSPORT={other:?}: expected http, https or in-process"),
+    }
+}
+
+/// The token the conformance runs over HTTP(S) require.
+pub const TOKEN: &str = "conformance-token";
+
+thread_local! {
+    /// Fronts started by [`client_for`], kept open until the test's thread ends (their tasks die
+    /// with the test's runtime before that).
+    static FRONTS: RefCell<Vec<ServeHandle>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A client of `server` over the transport under test.
+pub async fn client_for(server: &FakeApiServer) -> Client {
+    let tls = match transport() {
+        Transport::InProcess => return server.client(),
+        Transport::Http => false,
+        Transport::Https => true,
+    };
+    let front = server.serve(ServeOptions::default().tls(tls).token(TOKEN)).await.expect("the front starts");
+    let client = kubeconfig_client(&front).await;
+    FRONTS.with(|fronts| fronts.borrow_mut().push(front));
+    client
+}
+
+/// A client made from the front's kubeconfig, without kube's default retries (reference/kube-rs.md
+/// G7), so injected 429/503/504 faults reach the test as they do in-process.
+pub async fn kubeconfig_client(front: &ServeHandle) -> Client {
+    let kubeconfig = Kubeconfig::from_yaml(&front.kubeconfig()).expect("the kubeconfig parses");
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("the kubeconfig is usable");
+    config.default_retry = false;
+    Client::try_from(config).expect("a client from the kubeconfig")
+}
+
+/// The in-process client for a test that runs on tokio's paused clock, or `None` (skip the test)
+/// over HTTP(S).
+pub fn clock_bound_client(server: &FakeApiServer) -> Option<Client> {
+    match transport() {
+        Transport::InProcess => Some(server.client()),
+        other => {
+            eprintln!("skipped over {other:?}: the test runs on tokio's paused clock");
+            None
+        }
+    }
 }
 
 pub fn cm(name: &str) -> ConfigMap {

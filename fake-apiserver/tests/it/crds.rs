@@ -41,7 +41,7 @@ fn widgets(client: &kube::Client, version: &str) -> Api<DynamicObject> {
 #[tokio::test]
 async fn a_created_crd_is_established_and_served_at_once() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     let crd = install_crd(&client).await;
     assert_eq!(crd.metadata.name.as_deref(), Some("kopfexamples.kopf.dev"));
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -55,7 +55,7 @@ async fn a_created_crd_is_established_and_served_at_once() {
 #[tokio::test]
 async fn every_served_version_reads_the_same_objects_and_unserved_versions_are_404() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     Api::<CustomResourceDefinition>::all(client.clone())
         .create(&PostParams::default(), &two_version_crd(true))
         .await
@@ -83,7 +83,7 @@ async fn every_served_version_reads_the_same_objects_and_unserved_versions_are_4
 #[tokio::test]
 async fn a_crd_with_two_storage_versions_is_rejected() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     let mut crd = two_version_crd(true);
     crd.spec.versions[0].storage = true;
     let (code, reason, message) =
@@ -95,7 +95,7 @@ async fn a_crd_with_two_storage_versions_is_rejected() {
 #[tokio::test]
 async fn deleting_a_crd_deletes_its_objects_ends_its_watches_and_stops_serving_it() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     install_crd(&client).await;
     let api = examples(&client);
     api.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
@@ -127,7 +127,7 @@ async fn deleting_a_crd_deletes_its_objects_ends_its_watches_and_stops_serving_i
 #[tokio::test]
 async fn kube_discovery_finds_builtins_and_crds_as_they_come_and_go() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     install_crd(&client).await;
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
     let (resource, caps) = discovery

@@ -12,7 +12,8 @@ use crate::common::*;
 #[tokio::test]
 async fn create_sets_uid_creation_timestamp_and_a_resource_version() {
     let server = server();
-    let created = configmaps(&server.client()).create(&PostParams::default(), &cm("a")).await.unwrap();
+    let created =
+        configmaps(&client_for(&server).await).create(&PostParams::default(), &cm("a")).await.unwrap();
     let meta = &created.metadata;
     assert_eq!(meta.uid.as_ref().map(String::len), Some(36), "a uuid-shaped uid");
     assert_eq!(
@@ -31,7 +32,8 @@ async fn uids_and_generated_names_repeat_for_the_same_seed() {
         let mut c = cm("");
         c.metadata.name = None;
         c.metadata.generate_name = Some("gen-".into());
-        let created = configmaps(&server.client()).create(&PostParams::default(), &c).await.unwrap();
+        let created =
+            configmaps(&client_for(&server).await).create(&PostParams::default(), &c).await.unwrap();
         (created.metadata.uid.unwrap(), created.metadata.name.unwrap())
     }
     let a = run(7).await;
@@ -43,7 +45,7 @@ async fn uids_and_generated_names_repeat_for_the_same_seed() {
 #[tokio::test]
 async fn resource_versions_are_one_cluster_wide_counter_across_resources() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     let a = configmaps(&client).create(&PostParams::default(), &cm("a")).await.unwrap();
     let ns = Api::<Namespace>::all(client.clone())
         .create(
@@ -65,7 +67,7 @@ async fn resource_versions_are_one_cluster_wide_counter_across_resources() {
 #[tokio::test]
 async fn create_of_a_taken_name_is_409_already_exists() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let (code, reason, message) = api_error(api.create(&PostParams::default(), &cm("a")).await);
     assert_eq!(
@@ -77,7 +79,7 @@ async fn create_of_a_taken_name_is_409_already_exists() {
 #[tokio::test]
 async fn create_in_a_missing_namespace_is_404_for_the_namespace() {
     let server = server();
-    let api: Api<ConfigMap> = Api::namespaced(server.client(), "nowhere");
+    let api: Api<ConfigMap> = Api::namespaced(client_for(&server).await, "nowhere");
     let (code, reason, message) = api_error(api.create(&PostParams::default(), &cm("a")).await);
     assert_eq!(
         (code, reason.as_str(), message.as_str()),
@@ -88,7 +90,7 @@ async fn create_in_a_missing_namespace_is_404_for_the_namespace() {
 #[tokio::test]
 async fn update_with_a_stale_resource_version_is_409_conflict() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let first = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let mut second = first.clone();
     second.data = Some([("k".to_owned(), "2".to_owned())].into());
@@ -106,7 +108,7 @@ async fn update_with_a_stale_resource_version_is_409_conflict() {
 #[tokio::test]
 async fn builtins_accept_an_update_without_resource_version_but_custom_resources_do_not() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     let api = configmaps(&client);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let mut unconditional = cm("a");
@@ -130,7 +132,7 @@ async fn builtins_accept_an_update_without_resource_version_but_custom_resources
 #[tokio::test]
 async fn a_write_that_changes_nothing_bumps_no_resource_version_and_sends_no_event() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let created = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let patched = api
         .patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"key": "value"}})))
@@ -145,7 +147,7 @@ async fn a_write_that_changes_nothing_bumps_no_resource_version_and_sends_no_eve
 #[tokio::test]
 async fn generation_moves_with_the_spec_only() {
     let server = server();
-    let api: Api<Deployment> = Api::namespaced(server.client(), "default");
+    let api: Api<Deployment> = Api::namespaced(client_for(&server).await, "default");
     let deployment: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
@@ -174,7 +176,7 @@ async fn generation_moves_with_the_spec_only() {
 #[tokio::test]
 async fn custom_resources_bump_generation_on_spec_changes_but_not_status_with_a_subresource() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     install_crd(&client).await;
     let api = examples(&client);
     let created = api.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
@@ -194,7 +196,7 @@ async fn custom_resources_bump_generation_on_spec_changes_but_not_status_with_a_
 #[tokio::test]
 async fn pods_are_created_pending_and_unscheduled_pods_are_deleted_at_once() {
     let server = server();
-    let api: Api<Pod> = Api::namespaced(server.client(), "default");
+    let api: Api<Pod> = Api::namespaced(client_for(&server).await, "default");
     let pod: Pod = serde_json::from_value(
         json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
     )
@@ -209,7 +211,7 @@ async fn pods_are_created_pending_and_unscheduled_pods_are_deleted_at_once() {
 #[tokio::test]
 async fn scheduled_pods_are_deleted_gracefully_and_wait_for_their_grace_period() {
     let server = server();
-    let api: Api<Pod> = Api::namespaced(server.client(), "default");
+    let api: Api<Pod> = Api::namespaced(client_for(&server).await, "default");
     let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}]}})).unwrap();
     api.create(&PostParams::default(), &pod).await.unwrap();
     api.delete("p", &DeleteParams::default()).await.unwrap();
@@ -231,7 +233,7 @@ async fn scheduled_pods_are_deleted_gracefully_and_wait_for_their_grace_period()
 #[tokio::test]
 async fn creates_and_deletes_of_namespaces_go_through_the_namespace_lifecycle() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let created = namespaces
         .create(
@@ -254,10 +256,10 @@ async fn the_typed_core_api_and_kube_client_see_the_same_objects() {
     let server = server();
     let direct = server.cluster().api::<ConfigMap>(Some("default"));
     direct.create(&cm("a")).await.unwrap();
-    let via_client = configmaps(&server.client()).get("a").await.unwrap();
+    let via_client = configmaps(&client_for(&server).await).get("a").await.unwrap();
     assert_eq!(via_client.data, cm("a").data);
     let patched = direct.merge("a", json!({"data": {"key": "changed"}})).await.unwrap();
-    assert_eq!(rv(&patched), rv(&configmaps(&server.client()).get("a").await.unwrap()));
+    assert_eq!(rv(&patched), rv(&configmaps(&client_for(&server).await).get("a").await.unwrap()));
     assert!(direct.delete("a").await.unwrap().is_none(), "gone at once without finalizers");
     assert!(direct.get_opt("a").await.unwrap().is_none());
     let actors: Vec<String> = server.cluster().journal(|j| j.operations().map(|o| o.actor.clone()).collect());

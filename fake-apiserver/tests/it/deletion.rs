@@ -29,7 +29,8 @@ fn owned_by(name: &str, owner: &ConfigMap, block: bool) -> ConfigMap {
 #[tokio::test]
 async fn delete_of_an_object_with_finalizers_sets_deletion_timestamp_once_and_keeps_it() {
     let server = server();
-    let api = configmaps(&server.client());
+    let Some(client) = clock_bound_client(&server) else { return };
+    let api = configmaps(&client);
     api.create(&PostParams::default(), &with_finalizer("a", "kopf.zalando.org/KopfFinalizerMarker"))
         .await
         .unwrap();
@@ -46,7 +47,7 @@ async fn delete_of_an_object_with_finalizers_sets_deletion_timestamp_once_and_ke
 #[tokio::test]
 async fn removing_the_last_finalizer_deletes_the_object() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &with_finalizer("a", "example.com/f")).await.unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
     api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
@@ -58,7 +59,7 @@ async fn removing_the_last_finalizer_deletes_the_object() {
 #[tokio::test]
 async fn new_finalizers_cannot_be_added_to_a_deleting_object() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &with_finalizer("a", "example.com/f")).await.unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
     let (code, reason, message) = api_error(
@@ -76,7 +77,7 @@ async fn new_finalizers_cannot_be_added_to_a_deleting_object() {
 #[tokio::test]
 async fn delete_preconditions_on_uid_and_resource_version_are_enforced() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let created = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let wrong_uid = DeleteParams {
         preconditions: Some(Preconditions { uid: Some("nope".into()), resource_version: None }),
@@ -100,7 +101,7 @@ async fn delete_preconditions_on_uid_and_resource_version_are_enforced() {
 #[tokio::test]
 async fn background_deletion_collects_dependents_whose_owners_are_all_gone() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let owner = api.create(&PostParams::default(), &cm("owner")).await.unwrap();
     let other = api.create(&PostParams::default(), &cm("other")).await.unwrap();
     api.create(&PostParams::default(), &owned_by("child", &owner, false)).await.unwrap();
@@ -124,7 +125,7 @@ async fn background_deletion_collects_dependents_whose_owners_are_all_gone() {
 #[tokio::test]
 async fn foreground_deletion_waits_for_blocking_dependents() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let owner = api.create(&PostParams::default(), &cm("owner")).await.unwrap();
     let mut child = owned_by("child", &owner, true);
     child.metadata.finalizers = Some(vec!["example.com/hold".into()]);
@@ -152,7 +153,7 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
 #[tokio::test]
 async fn orphan_deletion_strips_owner_references_and_keeps_dependents() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let owner = api.create(&PostParams::default(), &cm("owner")).await.unwrap();
     api.create(&PostParams::default(), &owned_by("child", &owner, true)).await.unwrap();
     api.delete("owner", &DeleteParams::orphan()).await.unwrap();
@@ -164,7 +165,7 @@ async fn orphan_deletion_strips_owner_references_and_keeps_dependents() {
 #[tokio::test]
 async fn namespace_deletion_terminates_empties_and_then_removes_the_namespace() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -193,7 +194,7 @@ async fn namespace_deletion_terminates_empties_and_then_removes_the_namespace() 
 #[tokio::test]
 async fn a_dry_run_delete_deletes_nothing() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Foreground),
@@ -207,7 +208,7 @@ async fn a_dry_run_delete_deletes_nothing() {
 #[tokio::test]
 async fn deletecollection_deletes_what_the_selector_matches() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &labelled("a", &[("team", "x")])).await.unwrap();
     api.create(&PostParams::default(), &labelled("b", &[("team", "y")])).await.unwrap();
     api.delete_collection(&DeleteParams::default(), &kube::api::ListParams::default().labels("team=x"))

@@ -63,7 +63,7 @@ async fn a_wrong_api_version_or_kind_for_the_url_is_rejected() {
 #[tokio::test]
 async fn a_name_that_does_not_match_the_url_is_400() {
     let server = server();
-    configmaps(&server.client()).create(&PostParams::default(), &cm("a")).await.unwrap();
+    configmaps(&client_for(&server).await).create(&PostParams::default(), &cm("a")).await.unwrap();
     let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}).to_string();
     let (code, status) =
         raw(&server, Method::PUT, "/api/v1/namespaces/default/configmaps/a", "application/json", &body).await;
@@ -95,7 +95,7 @@ async fn invalid_names_and_labels_are_422_with_field_causes() {
 #[tokio::test]
 async fn an_unknown_patch_type_is_415() {
     let server = server();
-    configmaps(&server.client()).create(&PostParams::default(), &cm("a")).await.unwrap();
+    configmaps(&client_for(&server).await).create(&PostParams::default(), &cm("a")).await.unwrap();
     let (code, status) =
         raw(&server, Method::PATCH, "/api/v1/namespaces/default/configmaps/a", "application/xml", "{}").await;
     assert_eq!((code, status["reason"].as_str()), (415, Some("UnsupportedMediaType")));

@@ -13,7 +13,7 @@ use crate::common::*;
 #[tokio::test]
 async fn a_scripted_conflict_hits_only_the_nth_matching_request() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     server.cluster().faults(|f| {
         f.add(
@@ -45,7 +45,7 @@ async fn unauthorized_internal_and_unavailable_faults_carry_their_codes() {
     ] {
         let server = server();
         server.cluster().faults(|f| f.add(FaultRule::new(fault.clone()).verb(Verb::Get)));
-        let (got, _, _) = api_error(configmaps(&server.client()).get("a").await);
+        let (got, _, _) = api_error(configmaps(&client_for(&server).await).get("a").await);
         assert_eq!(got, code);
     }
 }
@@ -54,7 +54,7 @@ async fn unauthorized_internal_and_unavailable_faults_carry_their_codes() {
 async fn too_many_requests_says_when_to_retry() {
     let server = server();
     server.cluster().faults(|f| f.add(FaultRule::new(Fault::too_many_requests(7)).verb(Verb::List).once()));
-    let result = configmaps(&server.client()).list(&Default::default()).await;
+    let result = configmaps(&client_for(&server).await).list(&Default::default()).await;
     match result {
         Err(kube::Error::Api(status)) => {
             assert_eq!(status.code, 429);
@@ -67,11 +67,12 @@ async fn too_many_requests_says_when_to_retry() {
 #[tokio::test(start_paused = true)]
 async fn latency_is_spent_on_virtual_time() {
     let server = server();
+    let Some(client) = clock_bound_client(&server) else { return };
     server
         .cluster()
         .faults(|f| f.add(FaultRule::new(Fault::Latency(Duration::from_secs(5))).verb(Verb::Create)));
     let start = tokio::time::Instant::now();
-    configmaps(&server.client()).create(&PostParams::default(), &cm("a")).await.unwrap();
+    configmaps(&client).create(&PostParams::default(), &cm("a")).await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_secs(5));
 }
 
@@ -79,7 +80,7 @@ async fn latency_is_spent_on_virtual_time() {
 async fn a_watch_gone_fault_starts_the_watch_with_a_410_error() {
     let server = server();
     server.cluster().faults(|f| f.add(FaultRule::new(Fault::watch_gone()).once()));
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let events: Vec<u16> = api
         .watch(&WatchParams::default(), "0")
         .await
@@ -96,7 +97,7 @@ async fn a_watch_gone_fault_starts_the_watch_with_a_410_error() {
 #[tokio::test]
 async fn a_watch_drop_fault_ends_the_stream_after_n_events() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     for name in ["a", "b", "c"] {
         api.create(&PostParams::default(), &cm(name)).await.unwrap();
     }
@@ -112,7 +113,7 @@ async fn seeded_random_faults_repeat_exactly() {
         server.cluster().faults(|f| {
             f.add_random(RandomFaults::new(seed, 0.5, vec![Fault::service_unavailable()]).verb(Verb::Create))
         });
-        let api = configmaps(&server.client());
+        let api = configmaps(&client_for(&server).await);
         let mut outcomes = Vec::new();
         for i in 0..20 {
             outcomes.push(api.create(&PostParams::default(), &cm(&format!("c{i}"))).await.is_ok());

@@ -20,7 +20,7 @@ fn names(list: &kube::api::ObjectList<ConfigMap>) -> Vec<String> {
 #[tokio::test]
 async fn limit_and_continue_page_through_one_consistent_snapshot() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     five(&api).await;
     let page1 = api.list(&ListParams::default().limit(2)).await.unwrap();
     assert_eq!(names(&page1), vec!["a", "b"]);
@@ -49,7 +49,7 @@ async fn limit_and_continue_page_through_one_consistent_snapshot() {
 #[tokio::test]
 async fn an_expired_continue_token_is_410_gone() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     five(&api).await;
     let page1 = api.list(&ListParams::default().limit(2)).await.unwrap();
     api.create(&PostParams::default(), &cm("f")).await.unwrap();
@@ -66,7 +66,7 @@ async fn an_expired_continue_token_is_410_gone() {
 #[tokio::test]
 async fn list_at_an_exact_resource_version_reads_the_past() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let then = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
@@ -83,7 +83,7 @@ async fn list_at_an_exact_resource_version_reads_the_past() {
 #[tokio::test]
 async fn label_selectors_support_the_full_syntax() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &labelled("a", &[("env", "prod"), ("tier", "web")])).await.unwrap();
     api.create(&PostParams::default(), &labelled("b", &[("env", "dev"), ("tier", "web")])).await.unwrap();
     api.create(&PostParams::default(), &labelled("c", &[("env", "qa")])).await.unwrap();
@@ -108,7 +108,7 @@ async fn label_selectors_support_the_full_syntax() {
 #[tokio::test]
 async fn field_selectors_filter_on_known_fields_and_reject_unknown_ones() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for (name, node) in [("p1", "n1"), ("p2", "n2")] {
         let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]}})).unwrap();
@@ -126,7 +126,7 @@ async fn field_selectors_filter_on_known_fields_and_reject_unknown_ones() {
 #[tokio::test]
 async fn a_cluster_wide_list_spans_namespaces_in_key_order() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
         .create(&PostParams::default(), &cm("z"))
         .await

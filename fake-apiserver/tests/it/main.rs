@@ -3,11 +3,14 @@
 
 mod common;
 
+mod binary;
 mod crds;
 mod crud;
 mod deletion;
 mod errors;
 mod faults;
+mod http_front;
+mod http_fuzz;
 mod lists;
 mod model;
 mod patches;

@@ -13,6 +13,8 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use proptest::prelude::*;
 use serde_json::json;
 
+use crate::common::client_for;
+
 #[derive(Debug, Clone)]
 enum Op {
     Create(usize, u8),
@@ -89,7 +91,7 @@ async fn run(ops: Vec<Op>, seed: u64, resume_at: usize) {
         );
         f.add_random(RandomFaults::new(seed + 1, 0.2, vec![Fault::internal_error()]).verb(Verb::Patch));
     });
-    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let api: Api<ConfigMap> = Api::namespaced(client_for(&server).await, "default");
     let start = server.cluster().resource_version();
     let mut from_start = watch_from(&server, start).await;
 

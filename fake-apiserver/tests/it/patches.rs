@@ -19,7 +19,7 @@ fn pod() -> Pod {
 }
 
 async fn created_pod(server: &fake_apiserver::FakeApiServer) -> Api<Pod> {
-    let api: Api<Pod> = Api::namespaced(server.client(), "default");
+    let api: Api<Pod> = Api::namespaced(client_for(server).await, "default");
     api.create(&PostParams::default(), &pod()).await.unwrap();
     api
 }
@@ -31,7 +31,7 @@ fn json_of(pod: &Pod) -> Value {
 #[tokio::test]
 async fn json_patch_test_of_null_on_a_missing_path_passes_as_on_the_real_server() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let patch: json_patch::Patch = serde_json::from_value(json!([
         {"op": "test", "path": "/metadata/finalizers", "value": null},
@@ -45,7 +45,7 @@ async fn json_patch_test_of_null_on_a_missing_path_passes_as_on_the_real_server(
 #[tokio::test]
 async fn json_patch_with_a_failing_test_changes_nothing_and_is_422() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let created = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let patch: json_patch::Patch = serde_json::from_value(json!([
         {"op": "replace", "path": "/data/key", "value": "changed"},
@@ -129,7 +129,7 @@ async fn strategic_merge_patch_set_element_order_reorders_the_merged_list() {
 #[tokio::test]
 async fn strategic_merge_patch_retain_keys_drops_other_keys_of_a_map() {
     let server = server();
-    let api: Api<Deployment> = Api::namespaced(server.client(), "default");
+    let api: Api<Deployment> = Api::namespaced(client_for(&server).await, "default");
     let deployment: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
         "spec": {"selector": {"matchLabels": {"app": "web"}},
@@ -167,7 +167,7 @@ async fn strategic_merge_patch_unions_primitive_merge_lists() {
 #[tokio::test]
 async fn strategic_merge_patch_on_a_custom_resource_is_415() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     install_crd(&client).await;
     let api = examples(&client);
     api.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
@@ -180,7 +180,7 @@ async fn strategic_merge_patch_on_a_custom_resource_is_415() {
 #[tokio::test]
 async fn apply_creates_a_missing_object_and_requires_a_field_manager() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let applied = api.patch("a", &PatchParams::apply("tests"), &Patch::Apply(cm("a"))).await.unwrap();
     assert_eq!(applied.metadata.name.as_deref(), Some("a"));
     let (code, _, _) = api_error(api.patch("a", &PatchParams::default(), &Patch::Apply(cm("a"))).await);

@@ -33,7 +33,8 @@ fn describe(event: &WatcherEvent<ConfigMap>) -> String {
 #[tokio::test(start_paused = true)]
 async fn the_watcher_resumes_after_a_dropped_watch_and_relists_after_410() {
     let server = server();
-    let api = configmaps(&server.client());
+    let Some(client) = clock_bound_client(&server) else { return };
+    let api = configmaps(&client);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     server.cluster().faults(|f| {
         f.add(FaultRule::new(Fault::watch_drop(1)).verb(Verb::Watch).nth(1).once());
@@ -74,7 +75,8 @@ async fn the_watcher_resumes_after_a_dropped_watch_and_relists_after_410() {
 #[tokio::test(start_paused = true)]
 async fn a_reflector_store_converges_on_the_cluster_state() {
     let server = server();
-    let api = configmaps(&server.client());
+    let Some(client) = clock_bound_client(&server) else { return };
+    let api = configmaps(&client);
     let (reader, writer) = reflector::store::<ConfigMap>();
     let mut stream =
         reflector::reflector(writer, watcher::watcher(api.clone(), watcher::Config::default())).boxed();
@@ -99,7 +101,7 @@ struct Never;
 #[tokio::test(start_paused = true)]
 async fn a_controller_with_the_finalizer_helper_sees_create_update_and_delete() {
     let server = server();
-    let client = server.client();
+    let Some(client) = clock_bound_client(&server) else { return };
     install_crd(&client).await;
     let api = examples(&client);
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
@@ -145,7 +147,7 @@ async fn a_controller_with_the_finalizer_helper_sees_create_update_and_delete() 
 #[tokio::test]
 async fn the_events_recorder_posts_events_about_an_object() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     let target = configmaps(&client).create(&PostParams::default(), &cm("a")).await.unwrap();
     let recorder = Recorder::new(client.clone(), Reporter { controller: "tests".into(), instance: None });
     let event = Event {

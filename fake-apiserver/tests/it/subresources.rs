@@ -9,7 +9,7 @@ use crate::common::*;
 #[tokio::test]
 async fn the_main_endpoint_ignores_status_and_status_ignores_the_rest() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     install_crd(&client).await;
     let api = examples(&client);
     let mut ex = example("ex1", "a");
@@ -40,7 +40,7 @@ async fn the_main_endpoint_ignores_status_and_status_ignores_the_rest() {
 #[tokio::test]
 async fn replace_status_changes_only_status() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     install_crd(&client).await;
     let api = examples(&client);
     let mut created = api.create(&PostParams::default(), &example("ex1", "a")).await.unwrap();
@@ -54,7 +54,7 @@ async fn replace_status_changes_only_status() {
 #[tokio::test]
 async fn the_scale_subresource_reads_and_writes_the_declared_paths() {
     let server = server();
-    let client = server.client();
+    let client = client_for(&server).await;
     let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let deployment: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},

@@ -28,7 +28,7 @@ async fn take(api: &Api<ConfigMap>, params: &WatchParams, from: &str, n: usize) 
 #[tokio::test]
 async fn a_watch_from_a_resource_version_gets_exactly_the_later_changes() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let a = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "2"}}))).await.unwrap();
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
@@ -40,7 +40,7 @@ async fn a_watch_from_a_resource_version_gets_exactly_the_later_changes() {
 #[tokio::test]
 async fn a_watch_without_resource_version_starts_with_the_current_state_as_added() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
     let mut stream = api.watch(&WatchParams::default(), "0").await.unwrap().boxed();
@@ -53,7 +53,7 @@ async fn a_watch_without_resource_version_starts_with_the_current_state_as_added
 #[tokio::test]
 async fn deleted_events_carry_the_last_state_at_the_deletion_resource_version() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let a = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
     let mut stream = api.watch(&WatchParams::default(), &rv(&a).to_string()).await.unwrap().boxed();
@@ -69,7 +69,7 @@ async fn deleted_events_carry_the_last_state_at_the_deletion_resource_version() 
 #[tokio::test]
 async fn objects_entering_or_leaving_a_label_selector_are_added_or_deleted_for_the_watch() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let start = api.create(&PostParams::default(), &labelled("a", &[("team", "x")])).await.unwrap();
     api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "y"}}})))
         .await
@@ -86,7 +86,7 @@ async fn objects_entering_or_leaving_a_label_selector_are_added_or_deleted_for_t
 #[tokio::test]
 async fn a_watch_from_a_compacted_resource_version_gets_a_410_error_event() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let a = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
     server.cluster().compact();
@@ -97,7 +97,7 @@ async fn a_watch_from_a_compacted_resource_version_gets_a_410_error_event() {
 #[tokio::test]
 async fn a_small_history_expires_old_resource_versions() {
     let server = fake_apiserver::FakeApiServer::builder().history(3).build();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let a = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     for name in ["b", "c", "d", "e"] {
         api.create(&PostParams::default(), &cm(name)).await.unwrap();
@@ -108,7 +108,8 @@ async fn a_small_history_expires_old_resource_versions() {
 #[tokio::test(start_paused = true)]
 async fn bookmarks_arrive_every_minute_when_allowed() {
     let server = server();
-    let api = configmaps(&server.client());
+    let Some(client) = clock_bound_client(&server) else { return };
+    let api = configmaps(&client);
     let a = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let start = tokio::time::Instant::now();
     let events = take(&api, &WatchParams::default(), &rv(&a).to_string(), 2).await;
@@ -119,7 +120,8 @@ async fn bookmarks_arrive_every_minute_when_allowed() {
 #[tokio::test(start_paused = true)]
 async fn a_watch_ends_after_its_timeout_seconds() {
     let server = server();
-    let api = configmaps(&server.client());
+    let Some(client) = clock_bound_client(&server) else { return };
+    let api = configmaps(&client);
     let start = tokio::time::Instant::now();
     let events = take(
         &api,
@@ -135,7 +137,7 @@ async fn a_watch_ends_after_its_timeout_seconds() {
 #[tokio::test]
 async fn send_initial_events_ends_the_initial_state_with_an_annotated_bookmark() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let params = WatchParams::default().initial_events();
     let stream = api.watch(&params, "").await.unwrap();
@@ -153,7 +155,7 @@ async fn send_initial_events_ends_the_initial_state_with_an_annotated_bookmark()
 #[tokio::test]
 async fn field_selectors_apply_to_watches() {
     let server = server();
-    let api = configmaps(&server.client());
+    let api = configmaps(&client_for(&server).await);
     let start = server.cluster().resource_version().to_string();
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     api.create(&PostParams::default(), &cm("b")).await.unwrap();
