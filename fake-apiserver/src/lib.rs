@@ -62,12 +62,12 @@ mod typed;
 mod validation;
 mod watch;
 
+pub use self::http::{ServeError, ServeHandle, ServeOptions};
 pub use clock::{Clock, DEFAULT_BASE_TIME};
 pub use cluster::Cluster;
 pub use discovery::KUBERNETES_VERSION;
 pub use error::{ApiError, GroupResource, Result, StatusCause};
 pub use faults::{Fault, FaultPlan, FaultRule, RandomFaults};
-pub use self::http::{ServeError, ServeHandle, ServeOptions};
 pub use journal::{Delivery, HttpRequest, Journal, Operation, Record};
 pub use request::{ListResult, Params, PatchType, Preconditions, Request, Response, Verb};
 pub use resources::{Origin, ResourceInfo, ScaleSpec, StorageKey, version_priority};
