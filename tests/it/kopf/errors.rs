@@ -56,14 +56,19 @@ async fn a_handler_failing_twice_then_succeeding_runs_three_times_with_the_defau
 
 #[tokio::test(start_paused = true)]
 async fn a_temporary_error_with_a_ten_minute_delay_succeeds_on_the_third_attempt_at_twenty_minutes() {
-    let (operator, runs) = flaky(2, || HandlerError::temporary("not yet").with_delay(Duration::from_secs(600)));
+    let (operator, runs) =
+        flaky(2, || HandlerError::temporary("not yet").with_delay(Duration::from_secs(600)));
     let runner = KopfRunner::new(operator).with_crd::<KopfExample>().start().await;
     runner.cluster().create(example("ex1", "v")).await;
     runner.settle().await;
     let started = runner.elapsed();
     runner
         .wait_for(
-            |c| c.peek::<KopfExample>("ex1").is_some_and(|ex| annotations(&ex).contains_key("kopf.zalando.org/last-handled-configuration")),
+            |c| {
+                c.peek::<KopfExample>("ex1").is_some_and(|ex| {
+                    annotations(&ex).contains_key("kopf.zalando.org/last-handled-configuration")
+                })
+            },
             Duration::from_secs(3600),
         )
         .await
@@ -79,7 +84,12 @@ async fn a_permanent_error_stops_retries_and_records_the_failure() {
     runner.cluster().create(example("ex1", "v")).await;
     runner.advance(Duration::from_secs(3600)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    let failures = runner.timeline().of_kind("handler").iter().filter(|e| e.text.contains("permanent: invalid spec")).count();
+    let failures = runner
+        .timeline()
+        .of_kind("handler")
+        .iter()
+        .filter(|e| e.text.contains("permanent: invalid spec"))
+        .count();
     assert_eq!(failures, 1);
 }
 
@@ -90,7 +100,11 @@ async fn a_retries_limit_fails_the_handler_for_good_on_the_last_allowed_attempt(
     let runner = KopfRunner::new(operator).with_crd::<KopfExample>().start().await;
     runner.cluster().create(example("ex1", "v")).await;
     runner.advance(Duration::from_secs(60)).await;
-    assert_eq!(runs.load(Ordering::SeqCst), 3, "three attempts, the third fails for good (Kopf's look-ahead)");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        3,
+        "three attempts, the third fails for good (Kopf's look-ahead)"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -130,15 +144,20 @@ async fn a_panicking_handler_is_retried_like_a_failing_one() {
 #[tokio::test(start_paused = true)]
 async fn errors_mode_ignored_treats_an_error_as_success_and_permanent_as_failure() {
     let (operator, runs) = flaky(100, boom);
-    let runner = KopfRunner::new(operator.errors(ErrorsMode::Ignored)).with_crd::<KopfExample>().start().await;
+    let runner =
+        KopfRunner::new(operator.errors(ErrorsMode::Ignored)).with_crd::<KopfExample>().start().await;
     runner.cluster().create(example("ex1", "v")).await;
     runner.advance(Duration::from_secs(600)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     let ex: KopfExample = runner.cluster().get("ex1").await;
-    assert!(annotations(&ex).contains_key("kopf.zalando.org/last-handled-configuration"), "the cause completed");
+    assert!(
+        annotations(&ex).contains_key("kopf.zalando.org/last-handled-configuration"),
+        "the cause completed"
+    );
 
     let (operator, runs) = flaky(100, boom);
-    let runner = KopfRunner::new(operator.errors(ErrorsMode::Permanent)).with_crd::<KopfExample>().start().await;
+    let runner =
+        KopfRunner::new(operator.errors(ErrorsMode::Permanent)).with_crd::<KopfExample>().start().await;
     runner.cluster().create(example("ex1", "v")).await;
     runner.advance(Duration::from_secs(600)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);

@@ -29,7 +29,9 @@ fn counting_create() -> (Operator, Arc<AtomicU32>) {
 async fn a_conflict_on_the_progress_patch_is_retried_and_nothing_is_lost() {
     let (operator, runs) = counting_create();
     let runner = KopfRunner::new(operator).with_crd::<KopfExample>().start().await;
-    runner.fault(FaultRule::new(Fault::conflict()).verb(Verb::Patch).resource("kopfexamples").name("ex1").once());
+    runner.fault(
+        FaultRule::new(Fault::conflict()).verb(Verb::Patch).resource("kopfexamples").name("ex1").once(),
+    );
     runner.cluster().create(example("ex1", "v")).await;
     runner.advance(Duration::from_secs(120)).await;
     let ex: KopfExample = runner.cluster().get("ex1").await;
@@ -43,11 +45,16 @@ async fn a_conflict_on_the_progress_patch_is_retried_and_nothing_is_lost() {
 async fn too_many_requests_waits_the_longer_of_backoff_and_retry_after() {
     let (operator, _) = counting_create();
     let runner = KopfRunner::new(operator).with_crd::<KopfExample>().start().await;
-    runner.fault(FaultRule::new(Fault::too_many_requests(7)).verb(Verb::Patch).resource("kopfexamples").once());
+    runner
+        .fault(FaultRule::new(Fault::too_many_requests(7)).verb(Verb::Patch).resource("kopfexamples").once());
     runner.cluster().create(example("ex1", "v")).await;
     let before = runner.elapsed();
     runner.settle().await;
-    assert_eq!(runner.elapsed() - before, Duration::from_secs(7), "max(1 s backoff, Retry-After 7 s), waited by the request retry");
+    assert_eq!(
+        runner.elapsed() - before,
+        Duration::from_secs(7),
+        "max(1 s backoff, Retry-After 7 s), waited by the request retry"
+    );
     let ex: KopfExample = runner.cluster().get("ex1").await;
     assert_eq!(status(&ex)["create_fn"]["ok"], true);
 }
@@ -63,9 +70,15 @@ async fn a_change_made_while_the_watch_is_down_is_handled_after_the_relist() {
     runner.cluster().create(example("ex1", "v")).await;
     runner.advance(Duration::from_secs(120)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    let lists = runner.server().cluster().journal(|j| j.operations().filter(|o| o.verb == Verb::List && o.resource.starts_with("kopfexamples")).count());
+    let lists = runner.server().cluster().journal(|j| {
+        j.operations().filter(|o| o.verb == Verb::List && o.resource.starts_with("kopfexamples")).count()
+    });
     assert_eq!(lists, 2, "listed at start and again after the 410");
-    assert!(runner.timeline().of_kind("api-error").iter().any(|e| e.text.contains("ERROR 410")), "{}", runner.timeline());
+    assert!(
+        runner.timeline().of_kind("api-error").iter().any(|e| e.text.contains("ERROR 410")),
+        "{}",
+        runner.timeline()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -98,10 +111,18 @@ async fn a_crash_mid_handler_reruns_only_the_unfinished_handler() {
     let mut runner = KopfRunner::new(operator).with_crd::<KopfExample>().start().await;
     runner.cluster().create(example("ex1", "v")).await;
     started.recv().await.expect("the second handler starts"); // waits for the condition, no sleep
-    assert_eq!((first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)), (1, 1), "crash while `second` runs");
+    assert_eq!(
+        (first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)),
+        (1, 1),
+        "crash while `second` runs"
+    );
     runner.crash().await;
     runner.settle().await;
-    assert_eq!((first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)), (1, 2), "only `second` runs again");
+    assert_eq!(
+        (first.load(Ordering::SeqCst), second.load(Ordering::SeqCst)),
+        (1, 2),
+        "only `second` runs again"
+    );
     let ex: KopfExample = runner.cluster().get("ex1").await;
     assert!(annotations(&ex).contains_key("kopf.zalando.org/last-handled-configuration"));
 }

@@ -36,7 +36,11 @@ async fn a_sixty_second_timer_runs_once_at_creation_and_sixty_times_in_an_hour()
     assert_eq!(runs.load(Ordering::SeqCst), 61, "then at 60 s … 3600 s");
     let ex: KopfExample = runner.cluster().get("ex1").await;
     assert_eq!(status(&ex)["tick"]["runs"], 61, "each run stored its result");
-    assert_eq!(ex.metadata.finalizers, Some(vec!["kopf.zalando.org/KopfFinalizerMarker".to_owned()]), "timers hold a finalizer");
+    assert_eq!(
+        ex.metadata.finalizers,
+        Some(vec!["kopf.zalando.org/KopfFinalizerMarker".to_owned()]),
+        "timers hold a finalizer"
+    );
 }
 
 #[tokio::test(start_paused = true)]
