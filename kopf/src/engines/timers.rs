@@ -258,23 +258,21 @@ impl TimerEnv {
         if let Some(result) = &outcome.result {
             progression::deliver_result(self.handler.id.as_str(), result, &patch);
         }
-        match application::apply(self.rt.client.as_ref(), &self.rt.settings, &self.resource, &body, &patch)
-            .await
+        let rt = &self.rt;
+        let resource = &self.resource;
+        let mut sent = |subresource: Option<&'static str>, patch_body: &Value| {
+            rt.observe(|| Observation::Patch {
+                resource: resource.name(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+                subresource,
+                body: patch_body.clone(),
+            });
+        };
+        if let Err(e) =
+            application::apply(rt.client.as_ref(), &rt.settings, resource, &body, &patch, &mut sent).await
         {
-            Ok(applied) => {
-                for (subresource, body) in applied.patches {
-                    self.rt.observe(|| Observation::Patch {
-                        resource: self.resource.name(),
-                        namespace: namespace.clone(),
-                        name: name.clone(),
-                        subresource,
-                        body,
-                    });
-                }
-            }
-            Err(e) => {
-                tracing::error!(timer = %self.handler.id, error = %e, "[{namespace}/{name}] Timer's patch failed.")
-            }
+            tracing::error!(timer = %self.handler.id, error = %e, "[{namespace}/{name}] Timer's patch failed.");
         }
         outcome
     }

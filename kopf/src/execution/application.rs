@@ -2,6 +2,10 @@
 //! when `status` is a subresource, its `status` part to `/status`; the transforms as RFC 6902
 //! operations guarded by a `test` of the resourceVersion (a 422 keeps them for the next cycle); a
 //! 404 means the object is gone and ends the work quietly.
+//!
+//! Unlike Kopf, the `/status` patch (handler results) goes before the main one (progress records):
+//! if the results cannot be stored, the progress is not recorded either and the handler runs
+//! again, so a handler's outcome is never recorded as done without its result.
 
 use serde_json::{Map, Value, json};
 
@@ -19,8 +23,6 @@ pub(crate) struct Applied {
     pub(crate) sent: bool,
     /// Transforms that hit a conflict, for the next cycle.
     pub(crate) leftover: Vec<PatchFn>,
-    /// The patches sent, for observers: (subresource, body).
-    pub(crate) patches: Vec<(Option<&'static str>, Value)>,
 }
 
 /// Applies the patch to the object described by `body`.
@@ -33,6 +35,7 @@ pub(crate) async fn apply(
     resource: &Resource,
     body: &Value,
     patch: &Patch,
+    sent: &mut (dyn FnMut(Option<&'static str>, &Value) + Send),
 ) -> client::Result<Applied> {
     let mut applied = Applied::default();
     if patch.is_empty() {
@@ -48,22 +51,24 @@ pub(crate) async fn apply(
     let status = if resource.status_subresource { main.remove("status") } else { None };
     let mut last_response: Option<Value> = None;
     let mut requests: Vec<(Option<&'static str>, Value)> = Vec::new();
-    if !main.is_empty() {
-        requests.push((None, Value::Object(main)));
-    }
     if let Some(status) = status.filter(|s| !s.as_object().is_some_and(Map::is_empty)) {
         requests.push((Some("status"), json!({"status": status})));
+    }
+    if !main.is_empty() {
+        requests.push((None, Value::Object(main)));
     }
     for (subresource, value) in requests {
         let patch_body = PatchBody::Merge(value.clone());
         applied.sent = true;
-        applied.patches.push((subresource, value));
         match client::retrying::retrying(&settings.networking, || {
             client.patch(resource, namespace, name, &patch_body, subresource)
         })
         .await
         {
-            Ok(response) => last_response = Some(response),
+            Ok(response) => {
+                sent(subresource, &value);
+                last_response = Some(response);
+            }
             Err(client::Error::NotFound(_)) => {
                 tracing::debug!("Patching was skipped: the object does not exist anymore.");
                 return Ok(Applied { expected_rv: None, ..applied });
@@ -84,15 +89,18 @@ pub(crate) async fn apply(
             list.extend(
                 serde_json::to_value(&ops).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default(),
             );
-            let patch_body = PatchBody::Json(Value::Array(list.clone()));
+            let value = Value::Array(list);
+            let patch_body = PatchBody::Json(value.clone());
             applied.sent = true;
-            applied.patches.push((None, Value::Array(list)));
             match client::retrying::retrying(&settings.networking, || {
                 client.patch(resource, namespace, name, &patch_body, None)
             })
             .await
             {
-                Ok(response) => last_response = Some(response),
+                Ok(response) => {
+                    sent(None, &value);
+                    last_response = Some(response);
+                }
                 Err(client::Error::Unprocessable(_) | client::Error::Conflict(_)) => {
                     applied.leftover = data.fns.clone()
                 }

@@ -261,17 +261,18 @@ pub(crate) async fn process(
 
     let mut result = CycleResult { delays, ..Default::default() };
     if !deleted {
-        let applied =
-            application::apply(rt.client.as_ref(), settings, &scope.resource, &body, &patch).await?;
-        for (subresource, patch_body) in &applied.patches {
+        let mut sent = |subresource: Option<&'static str>, patch_body: &Value| {
             rt.observe(|| Observation::Patch {
                 resource: scope.resource.name(),
                 namespace: namespace.clone(),
                 name: name.clone(),
-                subresource: *subresource,
+                subresource,
                 body: patch_body.clone(),
             });
-        }
+        };
+        let applied =
+            application::apply(rt.client.as_ref(), settings, &scope.resource, &body, &patch, &mut sent)
+                .await?;
         memory.leftover_fns = applied.leftover;
         result.expected_rv = applied.expected_rv;
         result.patched = applied.sent;

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::common::*;
 
 /// A scenario with retries, a timer, random faults, an update and a deletion.
-pub async fn scenario(seed: u64) -> String {
+pub(super) async fn scenario(seed: u64) -> String {
     let operator = Operator::new()
         .on_create(|ex: Arc<KopfExample>, ctx: Context| async move {
             if ctx.retry() < 1 {

@@ -1,10 +1,12 @@
 //! kopf's behaviour, scenario by scenario, on KopfRunner (reference/kopf.md is the specification).
 
+mod compat;
 mod contract;
 mod determinism;
 mod errors;
 mod faults;
 mod filtering;
 mod handling;
+mod posting;
 mod settling;
 mod timers;
