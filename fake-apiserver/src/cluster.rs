@@ -62,6 +62,8 @@ pub(crate) struct State {
     pub(crate) notify: watch::Sender<u64>,
     pub(crate) clock: Clock,
     pub(crate) tasks: VecDeque<Task>,
+    /// Warnings for the request being handled (`Warning` headers), taken when it is done.
+    pub(crate) warnings: Vec<String>,
 }
 
 /// The state plus what lives outside the lock.
@@ -113,6 +115,7 @@ impl Cluster {
             notify,
             clock,
             tasks: VecDeque::new(),
+            warnings: Vec::new(),
         };
         let cluster = Self {
             shared: Arc::new(Shared { state: Mutex::new(state), in_flight: AtomicUsize::new(0), clock }),
@@ -139,7 +142,13 @@ impl Cluster {
     ///
     /// # Errors
     /// The real server's error for the request, as an [`ApiError`], or the injected fault's.
-    pub async fn handle(&self, mut req: Request) -> Result<Response> {
+    pub async fn handle(&self, req: Request) -> Result<Response> {
+        self.handle_warned(req).await.0
+    }
+
+    /// [`Cluster::handle`], also returning the warnings the real server sends in `Warning` headers
+    /// (such as unknown fields under `fieldValidation=Warn`).
+    pub async fn handle_warned(&self, mut req: Request) -> (Result<Response>, Vec<String>) {
         let _in_flight = InFlight::enter(&self.shared);
         let decision = {
             let mut state = self.shared.lock();
@@ -149,14 +158,16 @@ impl Cluster {
             tokio::time::sleep(decision.latency).await;
         }
         let mut state = self.shared.lock();
+        state.warnings.clear();
         let result = match decision.error {
             Some(error) => Err(error),
             None => state.execute(&self.shared, &mut req, decision.watch),
         };
         let fault = (!decision.labels.is_empty()).then(|| decision.labels.join(", "));
         state.journal_request(&req, &result, fault);
+        let warnings = std::mem::take(&mut state.warnings);
         state.run_controllers();
-        result
+        (result, warnings)
     }
 
     /// The current cluster-wide resourceVersion.

@@ -79,7 +79,7 @@ pub enum ApiError {
         message: String,
     },
     /// 409 Conflict from server-side apply: fields owned by other managers.
-    #[error("Apply failed with {} conflict{}: {}", causes.len(), if causes.len() == 1 { "" } else { "s" }, causes.iter().map(|c| c.message.as_str()).collect::<Vec<_>>().join("\n"))]
+    #[error("{}", apply_conflict_message(causes))]
     ApplyConflict {
         /// Resource of the object.
         resource: GroupResource,
@@ -215,7 +215,8 @@ impl ApiError {
             | Self::AlreadyExists { resource, name }
             | Self::Conflict { resource, name, .. }
             | Self::Forbidden { resource, name, .. } => Some(details(resource, name, &[])),
-            Self::ApplyConflict { resource, name, causes } => Some(details(resource, name, causes)),
+            // The real server names neither the object nor its kind here, only the fields.
+            Self::ApplyConflict { causes, .. } => Some(json!({"causes": causes_json(causes)})),
             Self::Invalid { kind, group, name, causes, .. } => {
                 let mut d = json!({"name": name, "kind": kind, "causes": causes_json(causes)});
                 if !group.is_empty() {
@@ -280,6 +281,28 @@ fn causes_json(causes: &[StatusCause]) -> Value {
     Value::Array(
         causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect(),
     )
+}
+
+/// The real server's message for apply conflicts: the one conflict in full, or the conflicts grouped
+/// by manager (`conflicts with "m" using v1:` then `- .spec.a` lines).
+fn apply_conflict_message(causes: &[StatusCause]) -> String {
+    if let [only] = causes {
+        return format!("Apply failed with 1 conflict: {}: {}", only.message, only.field);
+    }
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for cause in causes {
+        match groups.iter_mut().find(|(manager, _)| *manager == cause.message) {
+            Some((_, fields)) => fields.push(&cause.field),
+            None => groups.push((&cause.message, vec![&cause.field])),
+        }
+    }
+    let mut lines = Vec::new();
+    for (manager, fields) in groups {
+        let manager = manager.strip_prefix("conflict with ").unwrap_or(manager);
+        lines.push(format!("conflicts with {manager}:"));
+        lines.extend(fields.into_iter().map(|f| format!("- {f}")));
+    }
+    format!("Apply failed with {} conflicts: {}", causes.len(), lines.join("\n"))
 }
 
 fn invalid_message(kind: &str, name: &str, causes: &[StatusCause]) -> String {

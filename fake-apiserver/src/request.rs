@@ -97,6 +97,18 @@ impl PatchType {
     }
 }
 
+/// `fieldValidation`: what the server does with fields the schema does not declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them and say so in a `Warning` header (the default).
+    #[default]
+    Warn,
+    /// Fail the request.
+    Strict,
+}
+
 /// Delete preconditions (`DeleteOptions.preconditions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Preconditions {
@@ -133,6 +145,8 @@ pub struct Params {
     pub field_manager: Option<String>,
     /// `force` (server-side apply).
     pub force: bool,
+    /// `fieldValidation`.
+    pub field_validation: FieldValidation,
     /// `propagationPolicy` (`Background`, `Foreground`, `Orphan`).
     pub propagation_policy: Option<String>,
     /// `gracePeriodSeconds`.

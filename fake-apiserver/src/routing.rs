@@ -4,7 +4,7 @@
 //! hand-written segment parser.
 
 use crate::error::{ApiError, Result};
-use crate::request::Params;
+use crate::request::{FieldValidation, Params};
 
 /// What a path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +120,18 @@ pub(crate) fn params(query: Option<&str>) -> Result<(Params, bool)> {
             }
             "fieldManager" => p.field_manager = Some(value),
             "force" => p.force = flag("force", &value)?,
+            "fieldValidation" => {
+                p.field_validation = match value.as_str() {
+                    "Ignore" => FieldValidation::Ignore,
+                    "" | "Warn" => FieldValidation::Warn,
+                    "Strict" => FieldValidation::Strict,
+                    _ => {
+                        return Err(ApiError::BadRequest(format!(
+                            "fieldValidation: Unsupported value: {value:?}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+                        )));
+                    }
+                };
+            }
             "propagationPolicy" => p.propagation_policy = Some(value),
             "gracePeriodSeconds" => {
                 p.grace_period_seconds = Some(value.parse().map_err(|_| bad("gracePeriodSeconds", &value))?);

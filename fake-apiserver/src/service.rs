@@ -104,9 +104,22 @@ where
     };
     let shape = shape(&parts.headers);
     let verb = request.verb;
-    match cluster.handle(request).await {
+    let (result, warnings) = cluster.handle_warned(request).await;
+    let mut response = match result {
         Ok(response) => respond(&target, verb, response, shape),
         Err(e) => error(&e),
+    };
+    add_warnings(&mut response, &warnings);
+    response
+}
+
+/// `Warning: 299 - "<text>"` headers, one per warning, as the real server sends them.
+fn add_warnings(response: &mut http::Response<Body>, warnings: &[String]) {
+    for warning in warnings {
+        let text = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
     }
 }
 

@@ -9,7 +9,8 @@ The directory defaults to the first match of
 ``~/.cargo/registry/src/*/k8s-openapi-0.29.0/src/v1_37``. It writes, relative to this script:
 
 * ``../src/builtin/resources_generated.rs``: every type implementing ``crate::Resource``;
-* ``../src/patching/smp_schema.rs``: the strategic-merge-patch field table.
+* ``../src/patching/smp_schema.rs``: the strategic-merge-patch field table;
+* ``../src/patching/ssa_schema.rs``: where server-side apply's granularity differs from that table.
 
 Every k8s-openapi type file is a struct whose ``DeepMerge`` impl names each field's merge strategy, whose
 ``Serialize`` impl gives each field's JSON name and whose field types give the nested types.
@@ -34,6 +35,16 @@ k8s.io/api, k8s.io/apimachinery, k8s.io/apiextensions-apiserver and k8s.io/kube-
 development heads (after v0.37.0-beta.0); no other field differs. The script fails if a listed field no
 longer exists or no longer has a merging strategy, but it cannot notice new SSA-only lists: redo the
 comparison when moving to another Kubernetes version.
+
+Server-side apply follows the ``+listType`` / ``+listMapKey`` / ``+mapType`` / ``+structType`` markers
+(``x-kubernetes-list-type`` / ``-list-map-keys`` / ``-map-type`` in OpenAPI). k8s-openapi's strategies
+follow them too, except where they lose information (see ``ssa_strategy``): a list with both a patch merge
+key and list-map keys gets the patch merge key alone (``SSA_LIST_MAP_KEYS``), a few ``+listType=atomic``
+lists carry a ``patchStrategy:"merge"`` that k8s-openapi prefers (``SSA_ATOMIC_LISTS``), and
+``+structType=atomic`` on a type is not recorded at all (``ATOMIC_STRUCTS``, with the field-level
+exception ``GRANULAR_STRUCT_FIELDS``). These tables come from reading every marker of k8s.io/api and of
+k8s.io/apimachinery's meta/v1 at the same 1.37 development heads; the apiextensions and kube-aggregator
+types have no such markers that matter here.
 """
 
 from __future__ import annotations
@@ -101,6 +112,79 @@ SSA_ONLY_LISTS: frozenset[tuple[str, str]] = frozenset(
 PATCH_STRATEGY_REPLACE: frozenset[tuple[str, str]] = frozenset(
     {
         ("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "selector"),
+    }
+)
+
+# Lists whose server-side-apply ``+listMapKey`` markers name more keys than k8s-openapi's single patch
+# merge key. JSON names, in marker order.
+SSA_LIST_MAP_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("io.k8s.api.core.v1.Container", "ports"): ("containerPort", "protocol"),
+    ("io.k8s.api.core.v1.EphemeralContainer", "ports"): ("containerPort", "protocol"),
+    ("io.k8s.api.core.v1.PodSpec", "topologySpreadConstraints"): ("topologyKey", "whenUnsatisfiable"),
+    ("io.k8s.api.core.v1.PodVolumeHealth", "healthConditions"): ("status", "reason"),
+    ("io.k8s.api.core.v1.ServiceSpec", "ports"): ("port", "protocol"),
+    ("io.k8s.api.core.v1.VolumeHealthStatus", "healthConditions"): ("status", "reason"),
+}
+
+# Lists marked ``+listType=atomic`` that also carry ``patchStrategy:"merge"``, which k8s-openapi follows.
+SSA_ATOMIC_LISTS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("io.k8s.api.apps.v1.StatefulSetSpec", "volumeClaimTemplates"),
+        ("io.k8s.api.batch.v1.JobStatus", "conditions"),
+        ("io.k8s.api.core.v1.PodStatus", "hostIPs"),
+    }
+)
+
+# Types marked ``+structType=atomic`` (or ``+mapType=atomic``): server-side apply owns and replaces their
+# values as a whole.
+ATOMIC_STRUCTS: frozenset[str] = frozenset(
+    {
+        "io.k8s.api.admissionregistration.v1.MatchResources",
+        "io.k8s.api.admissionregistration.v1.NamedRuleWithOperations",
+        "io.k8s.api.admissionregistration.v1.ParamKind",
+        "io.k8s.api.admissionregistration.v1.ParamRef",
+        "io.k8s.api.admissionregistration.v1.Variable",
+        "io.k8s.api.admissionregistration.v1alpha1.MatchResources",
+        "io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations",
+        "io.k8s.api.admissionregistration.v1alpha1.ParamKind",
+        "io.k8s.api.admissionregistration.v1alpha1.ParamRef",
+        "io.k8s.api.admissionregistration.v1beta1.MatchResources",
+        "io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations",
+        "io.k8s.api.admissionregistration.v1beta1.ParamKind",
+        "io.k8s.api.admissionregistration.v1beta1.ParamRef",
+        "io.k8s.api.admissionregistration.v1beta1.Variable",
+        "io.k8s.api.autoscaling.v1.CrossVersionObjectReference",
+        "io.k8s.api.core.v1.ConfigMapKeySelector",
+        "io.k8s.api.core.v1.EndpointAddress",
+        "io.k8s.api.core.v1.EndpointPort",
+        "io.k8s.api.core.v1.EvictionResponder",
+        "io.k8s.api.core.v1.FileKeySelector",
+        "io.k8s.api.core.v1.LocalObjectReference",
+        "io.k8s.api.core.v1.NodeSelector",
+        "io.k8s.api.core.v1.NodeSelectorTerm",
+        "io.k8s.api.core.v1.ObjectFieldSelector",
+        "io.k8s.api.core.v1.ObjectReference",
+        "io.k8s.api.core.v1.ResourceFieldSelector",
+        "io.k8s.api.core.v1.ScopeSelector",
+        "io.k8s.api.core.v1.SecretKeySelector",
+        "io.k8s.api.core.v1.SecretReference",
+        "io.k8s.api.core.v1.TopologySelectorTerm",
+        "io.k8s.api.core.v1.TypedLocalObjectReference",
+        "io.k8s.api.discovery.v1.EndpointPort",
+        "io.k8s.api.lifecycle.v1alpha1.Requester",
+        "io.k8s.api.lifecycle.v1alpha1.TargetResponder",
+        "io.k8s.api.networking.v1.ServiceBackendPort",
+        "io.k8s.api.rbac.v1.RoleRef",
+        "io.k8s.api.rbac.v1.Subject",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
+    }
+)
+
+# Fields of an atomic type marked ``+structType=granular``, which wins over the type's marker.
+GRANULAR_STRUCT_FIELDS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("io.k8s.api.core.v1.PersistentVolumeSpec", "claimRef"),
     }
 )
 
@@ -307,6 +391,34 @@ def smp_strategy(owner: TypeInfo, f: Field, types: dict[str, TypeInfo]) -> str |
     return f'Object("{name}")' if name else None
 
 
+def ssa_strategy(owner: TypeInfo, f: Field, types: dict[str, TypeInfo]) -> str | None:
+    """The Rust ``FieldSchema`` expression of a field for server-side apply (None: a scalar or opaque)."""
+    key = (owner.openapi_name, f.json_name)
+    t = strip_wrappers(f.rust_type)
+    if t.startswith("std::collections::BTreeMap<"):
+        if f.strategy == "map::atomic":
+            return "MapAtomic"
+        value = item_type(t)
+        value_name = object_name(value, types) if value else None
+        return f'MapGranular(Some("{value_name}"))' if value_name else "MapGranular(None)"
+    if t.startswith("std::vec::Vec<"):
+        item = item_type(t)
+        item_name = object_name(item, types) if item else None
+        if key in SSA_ATOMIC_LISTS:
+            return "ListAtomic"
+        if f.strategy == "list::map":
+            keys = ", ".join(f'"{k}"' for k in SSA_LIST_MAP_KEYS.get(key, tuple(f.keys)))
+            item_expr = f'Some("{item_name}")' if item_name else "None"
+            return f"ListMap {{ keys: &[{keys}], item: {item_expr} }}"
+        if f.strategy == "list::set":
+            return "ListSet"
+        return "ListAtomic"
+    name = object_name(t, types)
+    if name in ATOMIC_STRUCTS and key not in GRANULAR_STRUCT_FIELDS:
+        return "MapAtomic"
+    return f'Object("{name}")' if name else None
+
+
 def check_override_tables(types: dict[str, TypeInfo]) -> None:
     by_name = {t.openapi_name: t for t in types.values()}
     for type_name, json_name in sorted(SSA_ONLY_LISTS | PATCH_STRATEGY_REPLACE):
@@ -318,6 +430,19 @@ def check_override_tables(types: dict[str, TypeInfo]) -> None:
         assert f is not None
         if f.strategy not in ("list::map", "list::set") or (f.strategy == "list::map" and len(f.keys) != 1):
             sys.exit(f"SSA_ONLY_LISTS names {type_name}.{json_name}, which is {f.strategy} {f.keys}")
+
+    for type_name, json_name in sorted(set(SSA_LIST_MAP_KEYS) | SSA_ATOMIC_LISTS | GRANULAR_STRUCT_FIELDS):
+        info = by_name.get(type_name)
+        if info is None or info.json_field(json_name) is None:
+            sys.exit(f"SSA table names {type_name}.{json_name}, which k8s-openapi does not have")
+    for type_name, json_name in sorted(set(SSA_LIST_MAP_KEYS) | SSA_ATOMIC_LISTS):
+        f = by_name[type_name].json_field(json_name)
+        assert f is not None
+        if f.strategy != "list::map":
+            sys.exit(f"SSA table names {type_name}.{json_name}, which is {f.strategy}, not a list map")
+    for type_name in sorted(ATOMIC_STRUCTS):
+        if type_name not in by_name or not by_name[type_name].is_struct:
+            sys.exit(f"ATOMIC_STRUCTS names {type_name}, which k8s-openapi does not have as a struct")
 
 
 def render_smp_schema(types: dict[str, TypeInfo]) -> tuple[str, int, int]:
@@ -412,6 +537,92 @@ def render_smp_schema(types: dict[str, TypeInfo]) -> tuple[str, int, int]:
     return "".join(out), len(rows), field_count
 
 
+def render_ssa_schema(types: dict[str, TypeInfo]) -> tuple[str, int]:
+    rows: list[tuple[str, list[tuple[str, str]]]] = []
+    for info in sorted(types.values(), key=lambda t: t.openapi_name):
+        if not info.is_struct:
+            continue
+        entries = []
+        for f in sorted(info.fields, key=lambda f: f.json_name):
+            ssa = ssa_strategy(info, f, types)
+            if ssa != smp_strategy(info, f, types) and ssa is not None:
+                entries.append((f.json_name, ssa))
+        if entries:
+            rows.append((info.openapi_name, entries))
+    field_count = sum(len(e) for _, e in rows)
+    out = [
+        "//! Server-side-apply granularity of the Kubernetes 1.37 built-in types, where it differs from the\n",
+        "//! strategic-merge-patch table of [`smp_schema`].\n",
+        "//!\n",
+        f"//! Generated by `{GENERATOR}` from the k8s-openapi 0.29.0\n",
+        "//! sources (module `v1_37`) and the `+listType` / `+listMapKey` / `+mapType` / `+structType` markers\n",
+        "//! the generator lists; do not edit.\n",
+        "//!\n",
+        f"//! {field_count} fields of {len(rows)} types differ: lists that apply merges by key or as a set where\n",
+        "//! strategic merge patch replaces them, list maps with several keys, atomic maps, and fields whose type\n",
+        "//! is atomic (`+structType=atomic`, shown as [`FieldSchema::MapAtomic`]).\n",
+        "\n",
+        "use super::smp_schema::{self, FieldSchema};\n",
+        "\n",
+        "#[allow(unused_imports)]\n",
+        "use FieldSchema::{ListAtomic, ListMap, ListSet, MapAtomic, MapGranular, Object};\n",
+        "\n",
+        "/// How server-side apply treats `json_field` of the built-in type `type_name`, or `None` for scalars,\n",
+        "/// opaque values and undescribed fields.\n",
+        "pub(crate) fn field(type_name: &str, json_field: &str) -> Option<FieldSchema> {\n",
+        "    if let Ok(t) = OVERRIDES.binary_search_by(|(name, _)| (*name).cmp(type_name))\n",
+        "        && let Ok(f) = OVERRIDES[t].1.binary_search_by(|(name, _)| (*name).cmp(json_field))\n",
+        "    {\n",
+        "        return Some(OVERRIDES[t].1[f].1);\n",
+        "    }\n",
+        "    smp_schema::field(type_name, json_field)\n",
+        "}\n",
+        "\n",
+        "/// Whether values of the built-in type are owned and replaced as a whole (`+structType=atomic`).\n",
+        "pub(crate) fn is_atomic(type_name: &str) -> bool {\n",
+        "    ATOMIC_TYPES.binary_search(&type_name).is_ok()\n",
+        "}\n",
+        "\n",
+        "/// Per type (sorted by name): the fields whose apply granularity differs (sorted by JSON name).\n",
+        "type Table = &'static [(&'static str, &'static [(&'static str, FieldSchema)])];\n",
+        "\n",
+        "#[rustfmt::skip]\n",
+        "static OVERRIDES: Table = &[\n",
+    ]
+    for name, entries in rows:
+        out.append(f'    ("{name}", &[\n')
+        for json_name, expr in entries:
+            out.append(f'        ("{json_name}", {expr}),\n')
+        out.append("    ]),\n")
+    out.append("];\n")
+    out += [
+        "\n",
+        "/// The atomic types, sorted.\n",
+        "#[rustfmt::skip]\n",
+        "static ATOMIC_TYPES: &[&str] = &[\n",
+    ]
+    for name in sorted(ATOMIC_STRUCTS):
+        out.append(f'    "{name}",\n')
+    out.append("];\n")
+    out += [
+        "\n",
+        "#[cfg(test)]\n",
+        "mod tests {\n",
+        "    use super::*;\n",
+        "\n",
+        "    #[test]\n",
+        "    fn the_tables_are_sorted_so_binary_search_finds_every_entry() {\n",
+        "        assert!(OVERRIDES.windows(2).all(|w| w[0].0 < w[1].0));\n",
+        "        for (_, fields) in OVERRIDES {\n",
+        "            assert!(fields.windows(2).all(|w| w[0].0 < w[1].0));\n",
+        "        }\n",
+        "        assert!(ATOMIC_TYPES.windows(2).all(|w| w[0] < w[1]));\n",
+        "    }\n",
+        "}\n",
+    ]
+    return "".join(out), field_count
+
+
 def render_resources(types: dict[str, TypeInfo]) -> tuple[str, int]:
     resources = sorted((t for t in types.values() if t.is_resource), key=lambda t: t.openapi_name)
     out = [
@@ -444,15 +655,20 @@ def main() -> None:
     crate_dir = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     schema, type_count, field_count = render_smp_schema(types)
     resources, resource_count = render_resources(types)
+    ssa, ssa_count = render_ssa_schema(types)
     for rel, text in (
         ("src/patching/smp_schema.rs", schema),
+        ("src/patching/ssa_schema.rs", ssa),
         ("src/builtin/resources_generated.rs", resources),
     ):
         path = os.path.join(crate_dir, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-    print(f"{resource_count} resources; SMP table: {type_count} types, {field_count} fields")
+    print(
+        f"{resource_count} resources; SMP table: {type_count} types, {field_count} fields; "
+        f"SSA overrides: {ssa_count} fields"
+    )
 
 
 if __name__ == "__main__":

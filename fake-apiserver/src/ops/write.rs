@@ -1,12 +1,15 @@
 //! Writes: create, update (PUT) and patch, on the main resource and on the `status`, `scale` and
 //! `finalize` subresources, with the real server's admission rules — kind and version checks,
 //! server-set metadata, optimistic concurrency, generation, the status split, finalizer rules, and
-//! no-op writes that store nothing.
+//! no-op writes that store nothing. Every write keeps `metadata.managedFields` and, for custom
+//! resources, prunes, defaults and validates against the CRD's schema (`super::apply`); `dryRun=All`
+//! runs all of it and stores nothing.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::apply::Ownership;
 use super::read::{object_key, scale_of};
 use crate::cluster::State;
 use crate::crds;
@@ -18,11 +21,16 @@ use crate::store::history::EventType;
 use crate::store::objects::StoredObject;
 use crate::validation::{self, NameRule};
 
+use super::apply::validate_custom;
+
 impl State {
     /// Creates an object on behalf of an internal actor, journaling it like a client request.
     pub(crate) fn create_as(&mut self, actor: &str, mut req: Request) -> Result<Arc<StoredObject>> {
         let info =
             self.registry.get(&req.group, &req.version, &req.plural).ok_or(ApiError::NoSuchResource)?;
+        if req.actor.is_empty() {
+            actor.clone_into(&mut req.actor);
+        }
         let result = self.create(&info, &mut req);
         let (code, rv) = match &result {
             Ok(o) => (201, Some(o.resource_version())),
@@ -51,8 +59,20 @@ impl State {
         if req.name.is_some() {
             return Err(crate::cluster::method_not_allowed(Verb::Create, info));
         }
+        self.create_owned(info, req, None)
+    }
+
+    /// Creates the request's object; `applied` carries the managed fields of a create-on-apply,
+    /// otherwise the request's manager owns what it set.
+    pub(super) fn create_owned(
+        &mut self,
+        info: &Arc<ResourceInfo>,
+        req: &mut Request,
+        applied: Option<crate::patching::managed::Managed>,
+    ) -> Result<Arc<StoredObject>> {
         let mut object = body_object(req)?;
         check_type(info, &mut object)?;
+        self.admit_custom(info, req, &mut object, applied.is_none())?;
         let meta = metadata_mut(&mut object)?;
         if info.namespaced {
             let ns = req.namespace.clone().unwrap_or_default();
@@ -91,6 +111,11 @@ impl State {
         if info.namespaced {
             self.admit_namespace(info, req.namespace.as_deref().unwrap_or_default())?;
         }
+        // The field manager runs before the strategy sets status and server-side metadata.
+        let managed = match applied {
+            Some(managed) => Some(managed),
+            None => self.created_ownership(info, req, &object),
+        };
         let uid = self.new_uid();
         let now = self.clock.now_rfc3339();
         let meta = metadata_mut(&mut object)?;
@@ -106,6 +131,10 @@ impl State {
         }
         prepare_status_on_create(info, &mut object);
         normalize_metadata(&mut object);
+        if let Some(fields) = managed.and_then(|m| m.encode()) {
+            metadata_mut(&mut object)?.insert("managedFields".into(), fields);
+        }
+        validate_custom(info, &object, &name)?;
         if is_crd(info) {
             crds::validate(&object)
                 .map_err(|causes| ApiError::invalid(&info.kind, &info.group, &name, causes))?;
@@ -143,7 +172,10 @@ impl State {
         if sub == Some("scale") {
             return self.modify_scale(info, req, &current, &old);
         }
-        let new = match req.verb {
+        let mut new = match req.verb {
+            Verb::Patch if req.patch_type == Some(PatchType::Apply) => {
+                return self.apply_existing(info, req, &current, &old);
+            }
             Verb::Update => {
                 let mut new = body_object(req)?;
                 check_type(info, &mut new)?;
@@ -172,7 +204,9 @@ impl State {
         let stored = if sub == Some("finalize") {
             self.write_finalize(info, &current, &old, &new, req)?
         } else {
-            self.write_existing(info, &current, &old, new, sub, req)?
+            self.admit_custom(info, req, &mut new, true)?;
+            let ownership = Ownership::Update(sub.unwrap_or_default());
+            self.write_existing(info, &current, &old, new, sub, req, ownership)?
         };
         Ok(Response::Object(stored))
     }
@@ -184,34 +218,12 @@ impl State {
             .as_ref()
             .ok_or_else(|| ApiError::BadRequest("the body of the request was empty".into()))?;
         let patch_type = req.patch_type.ok_or_else(|| unsupported_patch(info))?;
-        if patch_type == PatchType::Apply && req.params.field_manager.as_deref().is_none_or(str::is_empty) {
-            return Err(field_manager_required(info));
-        }
         patching::apply(patch_type, info, old, patch)
     }
 
-    /// Server-side apply of an object that does not exist yet: it is created.
-    fn apply_create(&mut self, info: &Arc<ResourceInfo>, req: &mut Request) -> Result<Arc<StoredObject>> {
-        if req.params.field_manager.as_deref().is_none_or(str::is_empty) {
-            return Err(field_manager_required(info));
-        }
-        let mut body = body_object(req)?;
-        check_type(info, &mut body)?;
-        let name = body["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-        if name != req.name.clone().unwrap_or_default() {
-            return Err(ApiError::BadRequest(format!(
-                "the name of the object ({name}) does not match the name on the URL ({})",
-                req.name.clone().unwrap_or_default()
-            )));
-        }
-        let mut create = req.clone();
-        create.name = None;
-        create.body = Some(body);
-        self.create(info, &mut create)
-    }
-
     /// The shared path of every write to an existing object.
-    fn write_existing(
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn write_existing(
         &mut self,
         info: &Arc<ResourceInfo>,
         current: &Arc<StoredObject>,
@@ -219,11 +231,13 @@ impl State {
         mut new: Value,
         sub: Option<&str>,
         req: &Request,
+        ownership: Ownership<'_>,
     ) -> Result<Arc<StoredObject>> {
         if !new.is_object() {
             return Err(ApiError::BadRequest("the object provided is not a JSON object".to_owned()));
         }
         check_type(info, &mut new)?;
+        let requested_managed = new["metadata"].get("managedFields").cloned();
         let name = current.name().to_owned();
         match new["metadata"]["resourceVersion"].as_str().filter(|rv| !rv.is_empty()) {
             Some(rv) if rv != current.resource_version().to_string() => {
@@ -311,6 +325,8 @@ impl State {
                 result["metadata"]["generation"] = json!(generation);
             }
         }
+        validate_custom(info, &result, &name)?;
+        self.record_ownership(info, req, old, &mut result, ownership, requested_managed.as_ref(), sub)?;
         if result == *old {
             return Ok(current.clone());
         }
@@ -408,7 +424,8 @@ impl State {
         let mut plain = req.clone();
         plain.verb = Verb::Patch;
         plain.subresource = None;
-        let stored = self.write_existing(info, current, old, new, None, &plain)?;
+        let stored =
+            self.write_existing(info, current, old, new, None, &plain, Ownership::Update("scale"))?;
         Ok(Response::Status(scale_of(info, &stored.value())))
     }
 
@@ -479,7 +496,7 @@ fn unsupported_patch(info: &ResourceInfo) -> ApiError {
     ))
 }
 
-fn field_manager_required(info: &ResourceInfo) -> ApiError {
+pub(super) fn field_manager_required(info: &ResourceInfo) -> ApiError {
     ApiError::BadRequest(format!(
         "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch ({})",
         info.kind

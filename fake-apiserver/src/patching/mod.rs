@@ -1,10 +1,20 @@
 //! The patch engine: RFC 6902 JSON Patch (with the real server's acceptance of a `test` of `null`
 //! on a missing path, which kube-runtime's finalizer helper sends), RFC 7386 merge patch, strategic
 //! merge patch for built-ins (415 for custom resources, as the real server answers), and server-side
-//! apply's merge.
+//! apply with `metadata.managedFields`.
+//!
+//! Server-side apply and field ownership: `schema` (the granularity of each field, from `ssa_schema`
+//! for built-ins and the CRD's schema for custom resources) → `typed` (field sets, comparison, merge,
+//! pruning over JSON values) → `managed` (the managedFields entries, updates and applies), with
+//! `fieldset` for the `FieldsV1` trees.
 
+pub(crate) mod fieldset;
+pub(crate) mod managed;
+pub(crate) mod schema;
 pub(crate) mod smp_schema;
+pub(crate) mod ssa_schema;
 pub(crate) mod strategic;
+pub(crate) mod typed;
 
 use serde_json::Value;
 
@@ -32,6 +42,20 @@ pub(crate) fn apply(
         (PatchType::Json, _) => json(current, patch),
         (PatchType::Merge, _) => merge(current, patch),
     }
+}
+
+/// The object a create is compared with: the zero value of the kind, as the real server's field
+/// manager sees it. For built-ins, `spec` and `status` are Go structs present even when empty.
+pub(crate) fn zero_object(info: &ResourceInfo) -> Value {
+    let mut zero = serde_json::Map::new();
+    if let Origin::BuiltIn { openapi } = &info.origin {
+        for field in ["spec", "status"] {
+            if matches!(ssa_schema::field(openapi, field), Some(smp_schema::FieldSchema::Object(_))) {
+                zero.insert(field.to_owned(), Value::Object(serde_json::Map::new()));
+            }
+        }
+    }
+    Value::Object(zero)
 }
 
 /// Applies a patch to a document with no schema (the Scale view): strategic and apply merge like a

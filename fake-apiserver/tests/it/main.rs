@@ -3,10 +3,12 @@
 
 mod common;
 
+mod apply;
 mod binary;
 mod crds;
 mod crud;
 mod deletion;
+mod dryrun;
 mod errors;
 mod faults;
 mod http_front;
@@ -16,4 +18,5 @@ mod model;
 mod patches;
 mod runtime;
 mod subresources;
+mod validation;
 mod watches;

@@ -1,0 +1,307 @@
+//! What every write adds on top of storing an object, as the real server's handlers do it:
+//!
+//! - **ownership**: `metadata.managedFields` after creates, updates and patches (the request's
+//!   manager owns what it set, `patching::managed::record_update`), and server-side apply itself
+//!   (`application/apply-patch+yaml`: merge with the schema's granularity, conflicts, `force`,
+//!   removal of dropped fields, create-on-apply);
+//! - **custom-resource admission**: pruning of unknown fields under `fieldValidation`, defaults,
+//!   and validation against the CRD's structural schema (`crate::structural`).
+//!
+//! The manager is the `fieldManager` parameter, else the User-Agent up to its first `/`.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::write::{check_type, field_manager_required, metadata_mut};
+use crate::cluster::State;
+use crate::error::{ApiError, Result, StatusCause};
+use crate::patching::managed::{self, ApplyError, Managed, Reset, Writer};
+use crate::patching::schema::Schema;
+use crate::patching::{self, typed};
+use crate::request::{FieldValidation, Request, Response};
+use crate::resources::{Origin, ResourceInfo};
+use crate::store::objects::StoredObject;
+use crate::structural;
+
+/// How a write to an existing object records ownership.
+#[derive(Debug)]
+pub(crate) enum Ownership<'a> {
+    /// An update-like write by the request's manager, through this subresource (empty for none).
+    Update(&'a str),
+    /// A server-side apply, whose managed fields are already computed.
+    Applied(Managed),
+}
+
+/// The field manager of a request.
+fn manager_of(req: &Request) -> &str {
+    match req.params.field_manager.as_deref() {
+        Some(manager) if !manager.is_empty() => manager,
+        _ => req.actor.split('/').next().unwrap_or_default(),
+    }
+}
+
+/// The fields the endpoint resets, which no one owns through it.
+fn reset_of(info: &ResourceInfo, sub: Option<&str>) -> Reset {
+    match sub {
+        Some("status") => Reset::AllButStatus,
+        _ if info.status => Reset::Status,
+        _ => Reset::Nothing,
+    }
+}
+
+/// The structural schema of a custom resource, if it has one.
+fn custom_schema(info: &ResourceInfo) -> Option<&Value> {
+    match &info.origin {
+        Origin::Custom { schema: Some(schema), .. } => Some(schema),
+        _ => None,
+    }
+}
+
+/// Validates a custom resource against its CRD's schema (422 with one cause per violation).
+pub(super) fn validate_custom(info: &ResourceInfo, object: &Value, name: &str) -> Result<()> {
+    let Some(schema) = custom_schema(info) else { return Ok(()) };
+    let causes = structural::validate(object, schema);
+    if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(&info.kind, &info.group, name, causes)) }
+}
+
+/// `(namespace/name; group/version, Kind=Kind)`, as apply errors name the object.
+fn object_ref(info: &ResourceInfo, req: &Request) -> String {
+    let name = req.name.as_deref().unwrap_or_default();
+    let namespace = req.namespace.as_deref().unwrap_or_default();
+    format!("{namespace}/{name}; {}/{}, Kind={}", info.group, info.version, info.kind)
+}
+
+fn apply_error(info: &ResourceInfo, req: &Request, error: ApplyError) -> ApiError {
+    match error {
+        ApplyError::Conflicts(conflicts) => ApiError::ApplyConflict {
+            resource: info.group_resource(),
+            name: req.name.clone().unwrap_or_default(),
+            causes: conflicts
+                .into_iter()
+                .map(|(manager, field)| StatusCause {
+                    reason: "FieldManagerConflict".to_owned(),
+                    message: format!("conflict with {manager}"),
+                    field,
+                })
+                .collect(),
+        },
+        ApplyError::Shape(e) => ApiError::Internal(format!(
+            "failed to create typed patch object ({}): {e}",
+            object_ref(info, req)
+        )),
+    }
+}
+
+impl State {
+    /// Prunes a custom resource's unknown fields (failing, warning or silent per `fieldValidation`
+    /// when `report` is set) and applies its schema's defaults.
+    pub(super) fn admit_custom(
+        &mut self,
+        info: &ResourceInfo,
+        req: &Request,
+        object: &mut Value,
+        report: bool,
+    ) -> Result<()> {
+        let Some(schema) = custom_schema(info) else { return Ok(()) };
+        let unknown = structural::prune(object, schema);
+        if report && !unknown.is_empty() {
+            let fields = unknown.iter().map(|p| format!("unknown field \"{p}\""));
+            match req.params.field_validation {
+                FieldValidation::Strict => {
+                    let kind = &info.kind;
+                    return Err(ApiError::BadRequest(format!(
+                        "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
+                        info.version,
+                        fields.collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                FieldValidation::Warn => self.warnings.extend(fields),
+                FieldValidation::Ignore => {}
+            }
+        }
+        structural::default(object, schema);
+        Ok(())
+    }
+
+    /// The managed fields of a created object: its creator owns everything it set.
+    pub(super) fn created_ownership(
+        &self,
+        info: &ResourceInfo,
+        req: &Request,
+        object: &Value,
+    ) -> Option<Managed> {
+        let comparison =
+            typed::compare(Some(&patching::zero_object(info)), Some(object), Schema::root(info)).ok()?;
+        let mut managed = Managed::default();
+        let api_version = info.api_version();
+        let writer = Writer { manager: manager_of(req), api_version: &api_version, subresource: "" };
+        managed::record_update(
+            &mut managed,
+            comparison,
+            &writer,
+            reset_of(info, None),
+            &self.clock.now_rfc3339(),
+        );
+        Some(managed)
+    }
+
+    /// Sets `result`'s managed fields after a write to an existing object. An update starts from the
+    /// request's managed fields when it sends valid ones (an empty list resets them), else from the
+    /// stored ones; a value that does not fit the schema leaves them as they are, as the real
+    /// server's field manager does.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_ownership(
+        &self,
+        info: &ResourceInfo,
+        req: &Request,
+        old: &Value,
+        result: &mut Value,
+        ownership: Ownership<'_>,
+        requested: Option<&Value>,
+        sub: Option<&str>,
+    ) -> Result<()> {
+        let managed = match ownership {
+            Ownership::Applied(managed) => managed,
+            Ownership::Update(subresource) => {
+                let stored = || Managed::decode(old["metadata"].get("managedFields")).unwrap_or_default();
+                let mut base = if !subresource.is_empty() {
+                    stored()
+                } else if Managed::is_reset(requested) {
+                    Managed::default()
+                } else {
+                    match Managed::decode(requested) {
+                        Some(m) if !m.entries.is_empty() => m,
+                        _ => stored(),
+                    }
+                };
+                let Ok(comparison) = typed::compare(Some(old), Some(result), Schema::root(info)) else {
+                    return Ok(());
+                };
+                let api_version = info.api_version();
+                let writer = Writer { manager: manager_of(req), api_version: &api_version, subresource };
+                let now = self.clock.now_rfc3339();
+                managed::record_update(&mut base, comparison, &writer, reset_of(info, sub), &now);
+                base
+            }
+        };
+        let meta = metadata_mut(result)?;
+        match managed.encode() {
+            Some(fields) => meta.insert("managedFields".into(), fields),
+            None => meta.remove("managedFields"),
+        };
+        Ok(())
+    }
+
+    /// Checks an apply configuration: a field manager, a matching type, no managed fields, and for
+    /// custom resources no field the schema does not declare (apply is always strict about them).
+    fn apply_config(&self, info: &ResourceInfo, req: &Request) -> Result<Value> {
+        if req.params.field_manager.as_deref().is_none_or(str::is_empty) {
+            return Err(field_manager_required(info));
+        }
+        let mut config = match req.body.clone() {
+            Some(config @ Value::Object(_)) => config,
+            Some(_) => return Err(ApiError::BadRequest("the patch is not a JSON or YAML object".to_owned())),
+            None => return Err(ApiError::BadRequest("the body of the request was empty".to_owned())),
+        };
+        check_type(info, &mut config)?;
+        if config["metadata"].get("managedFields").is_some_and(|m| !m.is_null()) {
+            return Err(ApiError::BadRequest("metadata.managedFields must be nil".to_owned()));
+        }
+        if let Some(schema) = custom_schema(info) {
+            let unknown = structural::prune(&mut config.clone(), schema);
+            if !unknown.is_empty() {
+                let errors: Vec<String> =
+                    unknown.iter().map(|p| format!(".{p}: field not declared in schema")).collect();
+                let detail = match errors.as_slice() {
+                    [one] => one.clone(),
+                    many => format!("errors:\n  {}", many.join("\n  ")),
+                };
+                return Err(ApiError::Internal(format!(
+                    "failed to create typed patch object ({}): {detail}",
+                    object_ref(info, req)
+                )));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Server-side apply to an existing object (main resource or `status`).
+    pub(super) fn apply_existing(
+        &mut self,
+        info: &Arc<ResourceInfo>,
+        req: &Request,
+        current: &Arc<StoredObject>,
+        old: &Value,
+    ) -> Result<Response> {
+        let config = self.apply_config(info, req)?;
+        let sub = req.subresource.as_deref();
+        let mut managed = Managed::decode(old["metadata"].get("managedFields")).unwrap_or_default();
+        let mut live = old.clone();
+        if let Some(meta) = live.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        let api_version = info.api_version();
+        let writer = Writer {
+            manager: req.params.field_manager.as_deref().unwrap_or_default(),
+            api_version: &api_version,
+            subresource: sub.unwrap_or_default(),
+        };
+        let now = self.clock.now_rfc3339();
+        let schema = Schema::root(info);
+        let mut merged = managed::apply(
+            Some(&live),
+            &config,
+            &mut managed,
+            &writer,
+            req.params.force,
+            schema,
+            reset_of(info, sub),
+            &now,
+        )
+        .map_err(|e| apply_error(info, req, e))?;
+        self.admit_custom(info, req, &mut merged, false)?;
+        let stored =
+            self.write_existing(info, current, old, merged, sub, req, Ownership::Applied(managed))?;
+        Ok(Response::Object(stored))
+    }
+
+    /// Server-side apply of an object that does not exist yet: it is created, owned by the applier.
+    pub(super) fn apply_create(
+        &mut self,
+        info: &Arc<ResourceInfo>,
+        req: &mut Request,
+    ) -> Result<Arc<StoredObject>> {
+        let config = self.apply_config(info, req)?;
+        let url_name = req.name.clone().unwrap_or_default();
+        let name = config["metadata"]["name"].as_str().unwrap_or_default();
+        if name != url_name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({name}) does not match the name on the URL ({url_name})"
+            )));
+        }
+        let mut managed = Managed::default();
+        let api_version = info.api_version();
+        let writer = Writer {
+            manager: req.params.field_manager.as_deref().unwrap_or_default(),
+            api_version: &api_version,
+            subresource: "",
+        };
+        let now = self.clock.now_rfc3339();
+        let merged = managed::apply(
+            None,
+            &config,
+            &mut managed,
+            &writer,
+            req.params.force,
+            Schema::root(info),
+            reset_of(info, None),
+            &now,
+        )
+        .map_err(|e| apply_error(info, req, e))?;
+        let mut create = req.clone();
+        create.name = None;
+        create.body = Some(merged);
+        self.create_owned(info, &mut create, Some(managed))
+    }
+}
