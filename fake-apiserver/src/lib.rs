@@ -38,9 +38,11 @@
 //!
 //! Module map: `cluster` (state, the one door) → `ops` (read, write, delete + built-in controllers)
 //! → `watch`, `crds`, `patching`, `selectors`, `validation` → `store` (objects, history),
-//! `resources` + `builtin` (the registry) → `error`, `clock`. `service`, `routing` and `discovery`
-//! form the HTTP-facing layer.
+//! `resources` + `builtin` (the registry) → `error`, `clock`. `service`, `routing`, `accept`
+//! (content negotiation), `discovery` (legacy and aggregated), `openapi` (v2, v3) and `table`
+//! (server-side printing) form the HTTP-facing layer.
 
+mod accept;
 mod builtin;
 mod clock;
 mod cluster;
@@ -50,6 +52,7 @@ mod error;
 mod faults;
 pub mod http;
 mod journal;
+mod openapi;
 mod ops;
 mod patching;
 mod request;
@@ -59,6 +62,7 @@ mod selectors;
 mod service;
 mod store;
 mod structural;
+mod table;
 mod typed;
 mod validation;
 mod watch;

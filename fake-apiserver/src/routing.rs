@@ -23,6 +23,8 @@ pub(crate) enum Route {
     ResourceList { group: String, version: String },
     /// A resource, a collection, or a subresource.
     Resource(Target),
+    /// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/{api/v1 | apis/<group>/<version>}`.
+    OpenApi(crate::openapi::Document),
 }
 
 /// The resource part of a path.
@@ -42,6 +44,9 @@ pub(crate) fn route(path: &str) -> Option<Route> {
     match segments.as_slice() {
         ["version"] => Some(Route::Version),
         ["healthz" | "livez" | "readyz", ..] => Some(Route::Health),
+        ["openapi", "v2"] => Some(Route::OpenApi(crate::openapi::Document::V2)),
+        ["openapi", "v3"] => Some(Route::OpenApi(crate::openapi::Document::V3Index)),
+        ["openapi", "v3", rest @ ..] => Some(Route::OpenApi(crate::openapi::Document::V3(rest.join("/")))),
         ["api"] => Some(Route::CoreVersions),
         ["apis"] => Some(Route::Groups),
         ["apis", group] => Some(Route::Group((*group).to_owned())),

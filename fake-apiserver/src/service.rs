@@ -14,13 +14,15 @@ use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, StreamBody, combinators::UnsyncBoxBody};
 use serde_json::{Value, json};
 
+use crate::accept::Accept;
 use crate::cluster::Cluster;
-use crate::discovery;
 use crate::error::ApiError;
 use crate::request::{ListResult, PatchType, Request, Response, Verb};
 use crate::routing::{self, Route, Target};
 use crate::store::objects::StoredObject;
-use crate::watch::present_version;
+use crate::table::{Printer, TableOptions};
+use crate::watch::{WatchEvent, present_version};
+use crate::{discovery, openapi};
 
 /// The response body of the service: whole for unary calls, streaming for watches.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -58,11 +60,12 @@ where
     }
 }
 
-/// How the client wants objects: whole, or as `PartialObjectMetadata`.
+/// How the client wants objects: whole, as `PartialObjectMetadata`, or as a `Table`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Full,
     Metadata,
+    Table(TableOptions),
 }
 
 async fn serve<B>(cluster: Cluster, req: http::Request<B>) -> http::Response<Body>
@@ -81,6 +84,22 @@ where
     let Some(route) = routing::route(parts.uri.path()) else {
         return error(&ApiError::NoSuchResource);
     };
+    if let Route::OpenApi(document) = &route {
+        return match openapi::serve(&cluster.resources(), document, &Accept::of(&parts.headers)) {
+            Ok(bytes) => bytes_response(StatusCode::OK, bytes),
+            Err(e) => error(&e),
+        };
+    }
+    if matches!(route, Route::CoreVersions | Route::Groups)
+        && let Some(version) = discovery::aggregated_version(&Accept::of(&parts.headers))
+    {
+        let core = route == Route::CoreVersions;
+        let doc = cluster.with_registry(|r| discovery::aggregated(r, core, version));
+        let mut response = json_response(StatusCode::OK, &doc);
+        let content_type = HeaderValue::from_static(discovery::aggregated_content_type(version));
+        response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+        return response;
+    }
     let discovery_doc = match &route {
         Route::Version => Some(discovery::version()),
         Route::Health => return plain(StatusCode::OK, "ok"),
@@ -90,7 +109,7 @@ where
         Route::ResourceList { group, version } => {
             cluster.with_registry(|r| discovery::resource_list(r, group, version))
         }
-        Route::Resource(_) => None,
+        Route::Resource(_) | Route::OpenApi(_) => None,
     };
     let Route::Resource(target) = route else {
         return match discovery_doc {
@@ -102,11 +121,14 @@ where
         Ok(r) => r,
         Err(e) => return error(&e),
     };
-    let shape = shape(&parts.headers);
+    let shape = match shape(&parts.headers, parts.uri.query()) {
+        Ok(shape) => shape,
+        Err(e) => return error(&e),
+    };
     let verb = request.verb;
     let (result, warnings) = cluster.handle_warned(request).await;
     let mut response = match result {
-        Ok(response) => respond(&target, verb, response, shape),
+        Ok(response) => respond(&cluster, &target, verb, response, shape),
         Err(e) => error(&e),
     };
     add_warnings(&mut response, &warnings);
@@ -192,9 +214,33 @@ fn decode_body(body: &[u8], yaml: bool) -> Result<Value, ApiError> {
     }
 }
 
-fn shape(headers: &http::HeaderMap) -> Shape {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if accept.contains("as=PartialObjectMetadata") { Shape::Metadata } else { Shape::Full }
+/// The first shape the `Accept` header names that the server can produce; 406 if there is none.
+fn shape(headers: &http::HeaderMap, query: Option<&str>) -> Result<Shape, ApiError> {
+    let accept = Accept::of(headers);
+    for range in accept.json_ranges() {
+        match range.conversion() {
+            None => return Ok(Shape::Full),
+            Some((
+                "PartialObjectMetadata" | "PartialObjectMetadataList",
+                "meta.k8s.io",
+                "v1" | "v1beta1",
+            )) => {
+                return Ok(Shape::Metadata);
+            }
+            Some(("Table", "meta.k8s.io", v @ ("v1" | "v1beta1"))) => {
+                return Ok(Shape::Table(TableOptions::parse(query, v)?));
+            }
+            Some(_) => {}
+        }
+    }
+    if accept.allows_json() {
+        return Ok(Shape::Full);
+    }
+    Err(ApiError::NotAcceptable(
+        "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io, \
+         application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"
+            .to_owned(),
+    ))
 }
 
 fn api_version_of(target: &Target) -> String {
@@ -207,7 +253,7 @@ fn api_version_of(target: &Target) -> String {
 
 fn present(object: &StoredObject, api_version: &str, shape: Shape) -> Bytes {
     match shape {
-        Shape::Full => present_version(object, api_version),
+        Shape::Full | Shape::Table(_) => present_version(object, api_version),
         Shape::Metadata => {
             let value = object.value();
             let partial = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": value["metadata"]});
@@ -216,9 +262,18 @@ fn present(object: &StoredObject, api_version: &str, shape: Shape) -> Bytes {
     }
 }
 
-fn respond(target: &Target, verb: Verb, response: Response, shape: Shape) -> http::Response<Body> {
+fn respond(
+    cluster: &Cluster,
+    target: &Target,
+    verb: Verb,
+    response: Response,
+    shape: Shape,
+) -> http::Response<Body> {
     let code = StatusCode::from_u16(response.code(verb)).unwrap_or(StatusCode::OK);
     let api_version = api_version_of(target);
+    if let Shape::Table(options) = shape {
+        return respond_table(cluster, target, code, response, options);
+    }
     match response {
         Response::Object(object) => bytes_response(code, present(&object, &api_version, shape)),
         Response::Status(value) => json_response(code, &value),
@@ -226,14 +281,53 @@ fn respond(target: &Target, verb: Verb, response: Response, shape: Shape) -> htt
         Response::Watch(stream) => {
             let info = stream.info().clone();
             let lines = stream.map(move |event| {
-                Ok::<_, Infallible>(http_body::Frame::data(
-                    event.to_json_line(&info, |o| present(o, &api_version, shape)),
-                ))
+                let line = match (&event, shape) {
+                    // The real server converts bookmarks like any object: to PartialObjectMetadata.
+                    (WatchEvent::Bookmark { .. }, Shape::Metadata) => {
+                        let bookmark = crate::table::bookmark_object(&event, &info);
+                        let partial = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": bookmark["metadata"]});
+                        let line = json!({"type": "BOOKMARK", "object": partial});
+                        Bytes::from(format!("{line}\n"))
+                    }
+                    _ => event.to_json_line(&info, |o| present(o, &api_version, shape)),
+                };
+                Ok::<_, Infallible>(http_body::Frame::data(line))
             });
-            let mut response = http::Response::new(StreamBody::new(lines).boxed_unsync());
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response.headers_mut().insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-            response
+            watch_response(StreamBody::new(lines).boxed_unsync())
+        }
+    }
+}
+
+fn watch_response(body: Body) -> http::Response<Body> {
+    let mut response = http::Response::new(body);
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    response
+}
+
+/// A response as a `meta.k8s.io` Table (src/table.rs); a Status (deletes) stays a Status.
+fn respond_table(
+    cluster: &Cluster,
+    target: &Target,
+    code: StatusCode,
+    response: Response,
+    options: TableOptions,
+) -> http::Response<Body> {
+    let now = cluster.clock().now();
+    match response {
+        Response::Status(value) => json_response(code, &value),
+        Response::List(list) => bytes_response(code, Printer::new(&list.info, options, now).list(&list)),
+        Response::Object(object) => match cluster.resource(&target.group, &target.version, &target.plural) {
+            Some(info) => bytes_response(code, Printer::new(&info, options, now).object(&object)),
+            None => error(&ApiError::NoSuchResource),
+        },
+        Response::Watch(stream) => {
+            let info = stream.info().clone();
+            let mut printer = Printer::new(&info, options, now);
+            let lines = stream.map(move |event| {
+                Ok::<_, Infallible>(http_body::Frame::data(printer.watch_line(&event, &info)))
+            });
+            watch_response(StreamBody::new(lines).boxed_unsync())
         }
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct BuiltinKind {
     /// OpenAPI definition name, e.g. `io.k8s.api.core.v1.Pod` (keys the strategic-merge schema).
     pub(crate) openapi_name: &'static str,
     pub(crate) flags: Flags,
+    /// Adds the type's OpenAPI schema to a generator and returns its reference (`$ref`).
+    pub(crate) schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
 /// The scope of a k8s-openapi resource type, as a value.
@@ -49,7 +51,7 @@ impl ScopeKind for SubResourceScope {
 impl BuiltinKind {
     fn of<T>(openapi_name: &'static str, flags: Flags) -> Self
     where
-        T: k8s_openapi::Resource,
+        T: k8s_openapi::Resource + schemars::JsonSchema,
         T::Scope: ScopeKind,
     {
         Self {
@@ -60,8 +62,13 @@ impl BuiltinKind {
             namespaced: <T::Scope as ScopeKind>::NAMESPACED,
             openapi_name,
             flags,
+            schema: subschema::<T>,
         }
     }
+}
+
+fn subschema<T: schemars::JsonSchema>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    generator.subschema_for::<T>()
 }
 
 /// Every built-in kind k8s-openapi defines for the enabled Kubernetes version.

@@ -2,21 +2,26 @@
 //! server, each named after it (reference/kubernetes-apiserver.md, rows R1–R29).
 
 mod common;
+mod raw;
 
 mod apply;
 mod binary;
 mod crds;
 mod crud;
 mod deletion;
+mod discovery;
 mod dryrun;
 mod errors;
 mod faults;
 mod http_front;
 mod http_fuzz;
 mod lists;
+mod metadata;
 mod model;
+mod openapi;
 mod patches;
 mod runtime;
 mod subresources;
+mod tables;
 mod validation;
 mod watches;
