@@ -219,7 +219,9 @@ fn build(resources: &[&Arc<ResourceInfo>], format: Format) -> Bytes {
 fn wrap_ref_siblings(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
+            // A string: a property named `$ref` (JSONSchemaProps has one) is no reference.
             if map.len() > 1
+                && map.get("$ref").is_some_and(Value::is_string)
                 && let Some(target) = map.remove("$ref")
             {
                 map.insert("allOf".into(), json!([{"$ref": target}]));
@@ -263,5 +265,8 @@ mod tests {
             json!({"allOf": [{"$ref": "#/components/schemas/X"}], "description": "d"})
         );
         assert_eq!(schema["properties"]["items"]["items"], json!({"$ref": "#/components/schemas/Y"}));
+        let mut props = json!({"properties": {"$ref": {"type": "string"}, "id": {"type": "string"}}});
+        wrap_ref_siblings(&mut props);
+        assert_eq!(props["properties"]["$ref"], json!({"type": "string"}), "a property named $ref stays");
     }
 }

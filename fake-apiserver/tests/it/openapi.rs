@@ -32,6 +32,49 @@ fn assert_refs_resolve(doc: &Value, prefix: &str, definitions: &Value) {
     assert!(missing.is_empty(), "unresolved references: {missing:?}");
 }
 
+/// Checks that a schema has the shapes a Go OpenAPI client (kube-openapi's `spec.Schema`) decodes:
+/// `$ref` a string, `type` a string, `properties` a map of schemas, `items` and `not` schemas,
+/// `additionalProperties` a schema or a boolean, `allOf`/`oneOf`/`anyOf` lists of schemas,
+/// `required` a list of strings. kubectl gives up on a whole document that breaks one of them.
+fn check_schema(schema: &Value, path: &str, errors: &mut Vec<String>) {
+    let Some(map) = schema.as_object() else {
+        errors.push(format!("{path}: not an object"));
+        return;
+    };
+    for (key, value) in map {
+        let at = format!("{path}/{key}");
+        match key.as_str() {
+            "$ref" | "type" | "format" | "description" if !value.is_string() => {
+                errors.push(format!("{at}: not a string"))
+            }
+            "properties" => match value.as_object() {
+                Some(props) => props.iter().for_each(|(k, v)| check_schema(v, &format!("{at}/{k}"), errors)),
+                None => errors.push(format!("{at}: not a map")),
+            },
+            "items" | "not" => check_schema(value, &at, errors),
+            "additionalProperties" if !value.is_boolean() => check_schema(value, &at, errors),
+            "allOf" | "oneOf" | "anyOf" => match value.as_array() {
+                Some(items) => {
+                    items.iter().enumerate().for_each(|(i, v)| check_schema(v, &format!("{at}/{i}"), errors))
+                }
+                None => errors.push(format!("{at}: not a list")),
+            },
+            "required" if !value.as_array().is_some_and(|r| r.iter().all(Value::is_string)) => {
+                errors.push(format!("{at}: not a list of strings"));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check_schemas(schemas: &Value) {
+    let mut errors = Vec::new();
+    for (name, schema) in schemas.as_object().unwrap() {
+        check_schema(schema, name, &mut errors);
+    }
+    assert!(errors.is_empty(), "malformed schemas: {errors:?}");
+}
+
 /// Follows a v3 property schema to the definition it names (`$ref`, or `allOf: [{$ref}]`).
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
     let target = schema["$ref"].as_str().or_else(|| schema["allOf"][0]["$ref"].as_str());
@@ -61,6 +104,20 @@ async fn the_v3_index_lists_every_group_version_with_a_hashed_url() {
         assert!(url.starts_with(&format!("/openapi/v3/{gv}?hash=")), "{url}");
     }
     assert_eq!(raw::get(&server, "/openapi/v3/apis/nope.example.com/v1", "application/json").await.code, 404);
+}
+
+#[tokio::test]
+async fn every_v3_document_has_well_formed_schemas_whose_references_resolve() {
+    let server = server();
+    install_crd(&server.client()).await;
+    let index = raw::get(&server, "/openapi/v3", "application/json").await;
+    for (gv, entry) in index.body["paths"].as_object().unwrap() {
+        let doc =
+            raw::get(&server, entry["serverRelativeURL"].as_str().unwrap(), "application/json").await.body;
+        assert_eq!(doc["openapi"], "3.0.0", "{gv}");
+        check_schemas(&doc["components"]["schemas"]);
+        assert_refs_resolve(&doc, "#/components/schemas/", &doc["components"]["schemas"]);
+    }
 }
 
 #[tokio::test]
@@ -140,6 +197,7 @@ async fn the_v2_document_is_json_with_definitions_and_refuses_protobuf_only_requ
     let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
     assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
     assert_refs_resolve(&doc, "#/definitions/", definitions);
+    check_schemas(definitions);
     let protobuf =
         raw::get(&server, "/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf").await;
     assert_eq!(protobuf.code, 406, "the fake speaks no protobuf");
