@@ -2,7 +2,8 @@
 //! asks for it, generated from the registry so CRDs appear and disappear; legacy documents otherwise.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, DeleteParams, GroupVersionKind};
+use kube::discovery::{Discovery, Scope};
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -120,4 +121,23 @@ async fn clients_that_only_know_v2beta1_get_v2beta1() {
         "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
     );
     assert_eq!(answer.body["apiVersion"], "apidiscovery.k8s.io/v2beta1");
+}
+
+#[tokio::test]
+async fn kube_aggregated_discovery_finds_builtins_and_crds_with_their_scope_and_subresources() {
+    let server = server();
+    let client = client_for(&server).await;
+    install_crd(&client).await;
+    let discovery = Discovery::new(client).run_aggregated().await.expect("aggregated discovery parses");
+    let (pods, caps) =
+        discovery.resolve_gvk(&GroupVersionKind::gvk("", "v1", "Pod")).expect("pods are found");
+    assert_eq!((pods.plural.as_str(), caps.scope.clone()), ("pods", Scope::Namespaced));
+    assert!(caps.subresources.iter().any(|(sub, _)| sub.plural == "status"));
+    let gvk = GroupVersionKind::gvk("kopf.dev", "v1", "KopfExample");
+    let (examples, caps) = discovery.resolve_gvk(&gvk).expect("the CRD's kind is found");
+    assert_eq!(examples.plural, "kopfexamples");
+    let subresources: Vec<&str> = caps.subresources.iter().map(|(sub, _)| sub.plural.as_str()).collect();
+    assert_eq!(subresources, ["status", "scale"]);
+    let (_, namespaces) = discovery.resolve_gvk(&GroupVersionKind::gvk("", "v1", "Namespace")).unwrap();
+    assert_eq!(namespaces.scope, Scope::Cluster);
 }
