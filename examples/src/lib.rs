@@ -1,6 +1,12 @@
 //! Runnable operators and demos, each with its test.
 //!
+//! - [`kopfexample`]: Kopf's example operator (create, update, field, timer and delete handlers),
+//!   run by the main job on an embedded fake cluster (`cargo run -p kopf-examples --bin demo`) and
+//!   as a program against a real one (`--bin kopfexample`).
+//! - [`stories`]: whole-operator stories shared by the determinism tests and the benchmarks.
 //! - [`fake_cluster`]: a kube-runtime controller with a finalizer, against the in-memory
 //!   fake-apiserver, on virtual time (`cargo run -p kopf-examples --bin fake-cluster-demo`).
 
 pub mod fake_cluster;
+pub mod kopfexample;
+pub mod stories;

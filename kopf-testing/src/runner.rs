@@ -49,9 +49,12 @@ pub struct KopfRunner {
     objects: Vec<Value>,
     namespaces: Vec<String>,
     seed: u64,
-    settings: Vec<Box<dyn FnOnce(&mut Settings)>>,
+    settings: Vec<SettingsChange>,
     adapter: Adapter,
 }
+
+/// A change to the operator's settings, applied before the start.
+type SettingsChange = Box<dyn FnOnce(&mut Settings)>;
 
 impl std::fmt::Debug for KopfRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -4,6 +4,7 @@
 use clap::Parser;
 
 use crate::error::OperatorError;
+use crate::login::{LoginOptions, login};
 use crate::operator::Operator;
 use crate::reactor::running::{Namespaces, RunOptions};
 
@@ -26,6 +27,12 @@ pub struct Cli {
     /// Log warnings and errors only.
     #[arg(short = 'q', long, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// The kubeconfig context to use (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Where the in-cluster service account's `token`, `ca.crt` and `namespace` are.
+    #[arg(long, env = "KOPF_SERVICE_ACCOUNT_DIR", default_value = crate::login::SERVICE_ACCOUNT_DIR)]
+    pub service_account_dir: std::path::PathBuf,
     /// Log format: `plain`, `full` or `json`.
     #[arg(long, default_value = "full", value_parser = ["plain", "full", "json"])]
     pub log_format: String,
@@ -89,15 +96,23 @@ pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError>
     if let Err(errors) = operator.check() {
         return Err(OperatorError::Registration(errors));
     }
-    let client = kube::Client::try_default().await.map_err(|e| OperatorError::Login(e.to_string()))?;
+    let login_options = LoginOptions {
+        context: cli.context.clone(),
+        service_account_dir: Some(cli.service_account_dir.clone()),
+    };
+    let config = login(&login_options).await.map_err(|e| OperatorError::Login(e.to_string()))?;
+    let client = kube::Client::try_from(config).map_err(|e| OperatorError::Login(e.to_string()))?;
     tracing::info!("Client is configured.");
     let options = RunOptions { namespaces: cli.namespaces(), ..Default::default() };
     let mut running =
         operator.spawn(std::sync::Arc::new(crate::client::KubeApiClient::new(client)), options)?;
-    running.ready().await;
-    wait_for_signal().await;
-    tracing::info!("Stop signal received; stopping gracefully.");
-    running.stop();
+    tokio::select! {
+        () = wait_for_signal() => {
+            tracing::info!("Stop signal received; stopping gracefully.");
+            running.stop();
+        }
+        () = running.ended() => {}
+    }
     running.join().await
 }
 

@@ -25,7 +25,7 @@ pub struct Context {
 
 pub(crate) struct Inner {
     pub(crate) resource: Resource,
-    pub(crate) body: Value,
+    pub(crate) body: Arc<Value>,
     pub(crate) reason: Option<Reason>,
     pub(crate) event_type: Option<&'static str>,
     pub(crate) old: Option<Value>,
@@ -132,6 +132,7 @@ impl Context {
     }
 
     /// The essence after the change; narrowed to the field for field handlers.
+    #[allow(clippy::new_ret_no_self, reason = "Kopf's name for the new essence")]
     pub fn new(&self) -> Option<&Value> {
         self.inner.new.as_ref()
     }

@@ -47,6 +47,7 @@ mod context;
 mod engines;
 mod error;
 mod execution;
+mod login;
 mod memo;
 mod observe;
 mod operator;
@@ -66,6 +67,7 @@ pub use client::{
 };
 pub use context::Context;
 pub use error::{ErrorsMode, HandlerError, OperatorError, RegistrationError};
+pub use login::{LoginError, LoginOptions, SERVICE_ACCOUNT_DIR, login};
 pub use memo::Memo;
 pub use observe::{Observation, Observer};
 pub use operator::{BlockingFuture, Body, HandlerObject, HandlerOutput, HandlerReturn, Operator, blocking};
@@ -73,7 +75,7 @@ pub use persistence::{DiffBaseStorage, ProgressRecord, ProgressStorage};
 pub use primitives::activity::{Activity, ActivityGuard, Counter};
 pub use primitives::clock::Clock;
 pub use reactor::running::{Namespaces, RunOptions, RunningOperator};
-pub use registry::{MetaFilter, ValueFilter, WhenArgs};
+pub use registry::{MetaFilter, MetaPredicate, ValueFilter, ValuePredicate, WhenArgs};
 pub use settings::{
     ExecutionSettings, Level, NetworkingSettings, PersistenceSettings, PostingSettings, QueueingSettings,
     Settings, WatchingSettings,

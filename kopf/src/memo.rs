@@ -76,6 +76,7 @@ impl Memo {
     }
 
     /// An independent copy: values are cloned (Kopf's `copy.copy(memo)` for each object).
+    #[must_use]
     pub fn deep_copy(&self) -> Self {
         let copied = self.lock().iter().map(|(k, v)| (*k, (**v).clone_box())).collect();
         Self { values: Arc::new(Mutex::new(copied)) }

@@ -17,8 +17,8 @@ use crate::context::Context;
 use crate::error::{ErrorsMode, HandlerError, RegistrationError};
 use crate::memo::Memo;
 use crate::registry::{
-    Changing, Filters, Handler, Invoker, Kind, MetaFilter, Options, Registry, TimerSpec, ValueFilter,
-    WhenArgs,
+    Changing, DecodeCache, Filters, Handler, Invoker, Kind, MetaFilter, Options, Registry, TimerSpec,
+    ValueFilter, WhenArgs,
 };
 use crate::settings::Settings;
 use crate::structs::ids::HandlerId;
@@ -107,9 +107,9 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: HandlerReturn,
 {
-    Arc::new(move |body: Arc<Value>, ctx: Context| match K::deserialize(&*body) {
+    Arc::new(move |body: Arc<Value>, cache: &DecodeCache, ctx: Context| match cache.decode::<K>(&body) {
         Ok(object) => {
-            let future = handler(Arc::new(object), ctx);
+            let future = handler(object, ctx);
             Box::pin(async move { future.await.into_outcome() })
         }
         Err(e) => {
@@ -228,10 +228,11 @@ impl Default for Operator {
 
 fn default_id<F>(location: &Location<'_>) -> String {
     let name = std::any::type_name::<F>();
-    if !name.contains('{') && !name.contains('<') {
-        if let Some(last) = name.rsplit("::").next() {
-            return last.to_owned();
-        }
+    if !name.contains('{')
+        && !name.contains('<')
+        && let Some(last) = name.rsplit("::").next()
+    {
+        return last.to_owned();
     }
     let stem =
         std::path::Path::new(location.file()).file_stem().and_then(|s| s.to_str()).unwrap_or("handler");

@@ -15,9 +15,56 @@ use crate::structs::diff::{self, Diff};
 use crate::structs::ids::HandlerId;
 use crate::structs::references::{Resource, ResourceSelector};
 
-/// A type-erased handler: the body in, the result out.
-pub(crate) type Invoker =
-    Arc<dyn Fn(Arc<Value>, Context) -> BoxFuture<'static, Result<Option<Value>, HandlerError>> + Send + Sync>;
+/// A type-erased handler: the body in (decoded to the handler's type through the cache), the
+/// result out.
+pub(crate) type Invoker = Arc<
+    dyn Fn(Arc<Value>, &DecodeCache, Context) -> BoxFuture<'static, Result<Option<Value>, HandlerError>>
+        + Send
+        + Sync,
+>;
+
+/// The last typed decoding of a body, reused while the body is the same allocation: a timer's
+/// runs on an unchanged object, or several handlers of one cycle, decode it once.
+#[derive(Default)]
+pub(crate) struct DecodeCache(std::sync::Mutex<Option<(std::sync::Weak<Value>, Decoded)>>);
+
+/// A body decoded to some handler's type.
+type Decoded = Arc<dyn std::any::Any + Send + Sync>;
+
+/// A predicate on a label's or annotation's value (`None` when absent).
+pub type MetaPredicate = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+
+/// A predicate on a field's value (`None` when absent).
+pub type ValuePredicate = Arc<dyn Fn(Option<&Value>) -> bool + Send + Sync>;
+
+impl std::fmt::Debug for DecodeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecodeCache")
+    }
+}
+
+impl DecodeCache {
+    /// The body as `K`, decoded now or earlier from this very body.
+    ///
+    /// # Errors
+    /// When the body does not decode as `K`.
+    pub(crate) fn decode<K>(&self, body: &Arc<Value>) -> Result<Arc<K>, serde_json::Error>
+    where
+        K: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Holding the Weak keeps the allocation, so an equal pointer is the same body.
+        if let Some((weak, decoded)) = slot.as_ref()
+            && std::ptr::eq(weak.as_ptr(), Arc::as_ptr(body))
+            && let Ok(typed) = decoded.clone().downcast::<K>()
+        {
+            return Ok(typed);
+        }
+        let typed = Arc::new(K::deserialize(&**body)?);
+        *slot = Some((Arc::downgrade(body), typed.clone()));
+        Ok(typed)
+    }
+}
 
 /// The kinds of changing handlers (Kopf's `on.create/update/delete/resume/field`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +117,7 @@ pub enum MetaFilter {
     /// The key has exactly this value.
     Value(String),
     /// A predicate on the value (`None` when absent).
-    Predicate(Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>),
+    Predicate(MetaPredicate),
 }
 
 impl std::fmt::Debug for MetaFilter {
@@ -111,7 +158,7 @@ pub enum ValueFilter {
     /// The field equals this value.
     Equals(Value),
     /// A predicate on the value (`None` when absent).
-    Predicate(Arc<dyn Fn(Option<&Value>) -> bool + Send + Sync>),
+    Predicate(ValuePredicate),
 }
 
 impl std::fmt::Debug for ValueFilter {

@@ -18,7 +18,7 @@ use crate::execution::{self, Attempt, Runtime, application, progression};
 use crate::memo::Memo;
 use crate::observe::Observation;
 use crate::primitives::tasks::OwnedTask;
-use crate::registry::{Handler, Kind};
+use crate::registry::{DecodeCache, Handler, Kind};
 use crate::structs::diff::Diff;
 use crate::structs::patch::Patch;
 use crate::structs::references::Resource;
@@ -83,6 +83,7 @@ impl Timers {
                 idle_reset: self.idle_reset.clone(),
                 memo: memo.clone(),
                 stopped,
+                decoded: DecodeCache::default(),
             };
             let awake = rt.activity.awake();
             let task = OwnedTask::spawn(async move {
@@ -117,6 +118,7 @@ struct TimerEnv {
     idle_reset: Arc<Mutex<Instant>>,
     memo: Memo,
     stopped: watch::Receiver<bool>,
+    decoded: DecodeCache,
 }
 
 impl TimerEnv {
@@ -220,7 +222,7 @@ impl TimerEnv {
         let runtime = Duration::try_from(now.duration_since(first_attempt)).unwrap_or_default();
         let ctx = Context::from_inner(Inner {
             resource: self.resource.clone(),
-            body: (*body).clone(),
+            body: body.clone(),
             reason: None,
             event_type: None,
             old: None,
@@ -240,10 +242,10 @@ impl TimerEnv {
         let outcome = execution::execute(
             &self.handler,
             body.clone(),
+            &self.decoded,
             ctx,
             attempt,
-            &self.rt.settings,
-            &self.rt.activity,
+            &self.rt,
             ErrorsMode::Temporary,
         )
         .await;

@@ -29,6 +29,32 @@ pub(crate) struct Applied {
 ///
 /// # Errors
 /// API errors other than 404 (gone) and 422 (transform conflicts, kept for later).
+/// Drops `metadata.annotations`/`labels` and `metadata` left empty by the storages (e.g. a purge of
+/// records that were never written), so that no request is sent for nothing.
+fn prune_empty_metadata(main: &mut Map<String, Value>) {
+    if let Some(metadata) = main.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.retain(|key, value| {
+            !(matches!(key.as_str(), "annotations" | "labels")
+                && value.as_object().is_some_and(Map::is_empty))
+        });
+        if metadata.is_empty() {
+            main.remove("metadata");
+        }
+    }
+}
+
+/// Whether merging `patch` into `target` (RFC 7386) would change it.
+fn changes(target: &Value, patch: &Value) -> bool {
+    let Value::Object(fields) = patch else { return patch != target };
+    let Some(current) = target.as_object() else { return true };
+    fields.iter().any(|(key, value)| match (value, current.get(key)) {
+        (Value::Null, existing) => existing.is_some(),
+        (_, None) => true,
+        (Value::Object(_), Some(existing)) => changes(existing, value),
+        (value, Some(existing)) => value != existing,
+    })
+}
+
 pub(crate) async fn apply(
     client: &dyn ApiClient,
     settings: &Settings,
@@ -48,6 +74,7 @@ pub(crate) async fn apply(
     let Some(name) = body["metadata"]["name"].as_str() else { return Ok(applied) };
 
     let mut main: Map<String, Value> = data.merge;
+    prune_empty_metadata(&mut main);
     let status = if resource.status_subresource { main.remove("status") } else { None };
     let mut last_response: Option<Value> = None;
     let mut requests: Vec<(Option<&'static str>, Value)> = Vec::new();
@@ -57,6 +84,8 @@ pub(crate) async fn apply(
     if !main.is_empty() {
         requests.push((None, Value::Object(main)));
     }
+    // What the newest seen body already has is not sent again (e.g. a timer's unchanged result).
+    requests.retain(|(_, value)| changes(body, value));
     for (subresource, value) in requests {
         let patch_body = PatchBody::Merge(value.clone());
         applied.sent = true;
@@ -119,4 +148,41 @@ pub(crate) async fn apply(
         applied.expected_rv = rv.filter(|_| !unchanged && !deleting_without_finalizers);
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_patch_of_what_is_already_there_changes_nothing() {
+        let body = json!({"status": {"tick": {"ok": 1}}, "metadata": {"annotations": {"a": "b"}}});
+        assert!(!changes(&body, &json!({"status": {"tick": {"ok": 1}}})));
+        assert!(!changes(&body, &json!({"metadata": {"annotations": {"gone": null}}})));
+        assert!(changes(&body, &json!({"status": {"tick": {"ok": 2}}})));
+        assert!(changes(&body, &json!({"metadata": {"annotations": {"a": null}}})));
+        assert!(changes(&body, &json!({"status": {"new": {}}})), "an empty object is created");
+    }
+
+    fn json_values() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (0..3i64).prop_map(Value::from)
+        ];
+        leaf.prop_recursive(3, 16, 3, |inner| {
+            prop::collection::btree_map("[abc]", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn changes_agrees_with_applying_the_merge_patch(target in json_values(), patch in json_values()) {
+            let mut merged = target.clone();
+            json_patch::merge(&mut merged, &patch);
+            prop_assert_eq!(changes(&target, &patch), merged != target);
+        }
+    }
 }

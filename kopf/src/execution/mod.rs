@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::error::{ErrorsMode, HandlerError};
 use crate::primitives::activity::{Activity, Counter};
-use crate::registry::Handler;
+use crate::registry::{DecodeCache, Handler};
 use crate::settings::Settings;
 
 /// What every task of a running operator shares.
@@ -85,12 +85,13 @@ pub(crate) struct Attempt {
 pub(crate) async fn execute(
     handler: &Handler,
     body: Arc<Value>,
+    decoded: &DecodeCache,
     ctx: Context,
     attempt: Attempt,
-    settings: &Settings,
-    activity: &Activity,
+    rt: &Runtime,
     default_errors: ErrorsMode,
 ) -> Outcome {
+    let (settings, activity) = (&rt.settings, &rt.activity);
     let id = handler.id.as_str();
     let object = object_label(&body);
     if let Some(limit) = handler.options.retries
@@ -110,7 +111,7 @@ pub(crate) async fn execute(
 
     let result = {
         let _running = activity.guard(Counter::RunningHandlers);
-        let future = (handler.invoker)(body, ctx);
+        let future = (handler.invoker)(body, decoded, ctx);
         match std::panic::AssertUnwindSafe(future).catch_unwind().await {
             Ok(result) => result,
             Err(payload) => Err(HandlerError::Other(crate::operator::panic_message(payload).into())),

@@ -2,6 +2,7 @@
 
 use crate::engines::timers::Timers;
 use crate::memo::Memo;
+use crate::registry::DecodeCache;
 use crate::structs::patch::PatchFn;
 
 /// The in-memory state of one object.
@@ -17,6 +18,8 @@ pub(crate) struct ObjectMemory {
     pub(crate) leftover_fns: Vec<PatchFn>,
     /// The object's timers, if any.
     pub(crate) timers: Option<Timers>,
+    /// The body decoded for the handlers, while it is the same body.
+    pub(crate) decoded: DecodeCache,
 }
 
 impl std::fmt::Debug for ObjectMemory {

@@ -70,7 +70,7 @@ fn context(
     rt: &Runtime,
     scope: &Scope,
     memory: &ObjectMemory,
-    body: &Value,
+    body: &Arc<Value>,
     patch: &Patch,
     part: ContextPart<'_>,
 ) -> Context {
@@ -164,10 +164,10 @@ pub(crate) async fn process(
                 let outcome = execution::execute(
                     handler,
                     body.clone(),
+                    &memory.decoded,
                     ctx,
                     attempt,
-                    settings,
-                    &rt.activity,
+                    rt,
                     ErrorsMode::Ignored,
                 )
                 .await;
@@ -375,10 +375,10 @@ async fn process_changing(
                 let outcome = execution::execute(
                     handler,
                     body.clone(),
+                    &memory.decoded,
                     ctx,
                     attempt,
-                    settings,
-                    &rt.activity,
+                    rt,
                     ErrorsMode::Temporary,
                 )
                 .await;

@@ -54,14 +54,30 @@ impl std::fmt::Debug for RunOptions {
 pub struct RunningOperator {
     stop: watch::Sender<bool>,
     ready: watch::Receiver<bool>,
+    ended: watch::Receiver<bool>,
     task: tokio::task::JoinHandle<Result<(), OperatorError>>,
     activity: Activity,
+}
+
+/// Says "ended" when dropped: at the end of the operator's task, or when it is aborted.
+struct EndGuard(watch::Sender<bool>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
 }
 
 impl RunningOperator {
     /// Resolves when the operator's watches are started (or it failed to start).
     pub async fn ready(&mut self) {
         let _ = self.ready.wait_for(|r| *r).await;
+    }
+
+    /// Resolves when the operator's task has ended, by a stop or by itself (e.g. a failed
+    /// discovery); [`RunningOperator::join`] then gives the outcome at once.
+    pub async fn ended(&mut self) {
+        let _ = self.ended.wait_for(|e| *e).await;
     }
 
     /// Asks the operator to stop gracefully.
@@ -133,10 +149,12 @@ impl Operator {
         let clock = options.clock.unwrap_or_else(Clock::wall);
         let (stop, stop_rx) = watch::channel(false);
         let (ready_tx, ready) = watch::channel(false);
+        let (ended_tx, ended) = watch::channel(false);
         let settings = Arc::new(settings);
         let awake = activity.awake();
         let task_activity = activity.clone();
         let task = tokio::spawn(async move {
+            let _ended = EndGuard(ended_tx);
             let _awake = awake;
             let activity = task_activity;
             let (poster, poster_task) = posting::spawn(
@@ -202,7 +220,7 @@ impl Operator {
                 .await;
             Ok(())
         });
-        Ok(RunningOperator { stop, ready, task, activity })
+        Ok(RunningOperator { stop, ready, ended, task, activity })
     }
 }
 

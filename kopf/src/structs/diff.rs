@@ -82,6 +82,7 @@ impl Diff {
     /// The part of the diff under `path`, with paths made relative to it (Kopf's `reduce`): items
     /// below the path are kept; an item at or above it (a parent added, removed or replaced) is
     /// re-diffed at the path.
+    #[must_use]
     pub fn reduce(&self, path: &[String]) -> Diff {
         let mut out = Vec::new();
         for item in &self.0 {
