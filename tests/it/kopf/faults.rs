@@ -60,6 +60,28 @@ async fn too_many_requests_waits_the_longer_of_backoff_and_retry_after() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn retry_after_shorter_than_the_backoff_is_waited_exactly_only_when_enforced() {
+    for (enforce, waited) in [(false, 10), (true, 3)] {
+        let (operator, _) = counting_create();
+        let runner = KopfRunner::new(operator)
+            .with_crd::<KopfExample>()
+            .settings(move |s| {
+                s.networking.error_backoffs = vec![Duration::from_secs(10)];
+                s.networking.enforce_retry_after = enforce;
+            })
+            .start()
+            .await;
+        runner.fault(
+            FaultRule::new(Fault::too_many_requests(3)).verb(Verb::Patch).resource("kopfexamples").once(),
+        );
+        runner.cluster().create(example("ex1", "v")).await;
+        let before = runner.elapsed();
+        runner.settle().await;
+        assert_eq!(runner.elapsed() - before, Duration::from_secs(waited), "enforce_retry_after={enforce}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_change_made_while_the_watch_is_down_is_handled_after_the_relist() {
     let (operator, runs) = counting_create();
     let runner = KopfRunner::new(operator).with_crd::<KopfExample>().start().await;
