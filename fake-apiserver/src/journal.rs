@@ -209,3 +209,44 @@ impl Journal {
         self.records.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_serialize_as_json_objects_tagged_by_kind_with_times_in_seconds() {
+        let mut journal = Journal::new(10);
+        journal.http(HttpRequest {
+            seq: 0,
+            at: Duration::from_millis(1500),
+            method: "GET".into(),
+            path: "/api/v1/namespaces/default/configmaps?limit=1".into(),
+            code: 200,
+            latency: Duration::from_micros(250),
+            peer: "127.0.0.1:4321".parse().unwrap(),
+        });
+        journal.delivery(Delivery {
+            seq: 0,
+            at: Duration::ZERO,
+            watch: 3,
+            event: "ADDED",
+            resource_version: 7,
+            namespace: "default".into(),
+            name: "a".into(),
+        });
+        let lines: Vec<serde_json::Value> =
+            journal.records().map(|r| serde_json::to_value(r).unwrap()).collect();
+        assert_eq!(
+            lines[0],
+            serde_json::json!({
+                "kind": "http", "seq": 1, "at": 1.5, "method": "GET",
+                "path": "/api/v1/namespaces/default/configmaps?limit=1", "code": 200,
+                "latency": 0.00025, "peer": "127.0.0.1:4321",
+            })
+        );
+        assert_eq!((lines[1]["kind"].as_str(), lines[1]["name"].as_str()), (Some("delivery"), Some("a")));
+        assert_eq!(journal.http_requests().count(), 1);
+        assert_eq!(journal.operations().count(), 0);
+    }
+}
