@@ -185,6 +185,15 @@ impl Cluster {
         f(&self.shared.lock().journal)
     }
 
+    /// Records an HTTP request served over TCP, stamped with the cluster's virtual time.
+    pub(crate) fn journal_http(&self, mut request: crate::journal::HttpRequest) {
+        let mut state = self.shared.lock();
+        if state.journal.enabled() {
+            request.at = state.clock.elapsed();
+            state.journal.http(request);
+        }
+    }
+
     /// Forgets the journal's records so far.
     pub fn clear_journal(&self) {
         self.shared.lock().journal.clear();
