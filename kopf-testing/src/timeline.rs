@@ -100,6 +100,9 @@ impl Observer for Timeline {
                 };
                 self.record("patch", format!("{target} {} {}", object(&namespace, &name), kopf_json(&body)));
             }
+            Observation::Daemon { id, namespace, name, what } => {
+                self.record("daemon", format!("{id} {} {what}", object(&namespace, &name)));
+            }
             _ => self.record("other", format!("{observation:?}")),
         }
     }

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde_json::Value;
+use tokio::sync::watch;
 
 use crate::causation::Reason;
-use crate::execution::posting::Poster;
+use crate::engines::stopping::Stopped;
+use crate::execution::Runtime;
 use crate::memo::Memo;
 use crate::settings::{Level, Settings};
 use crate::structs::diff::Diff;
@@ -37,9 +39,13 @@ pub(crate) struct Inner {
     pub(crate) runtime: Duration,
     pub(crate) patch: Patch,
     pub(crate) memo: Memo,
-    pub(crate) poster: Poster,
-    pub(crate) settings: Arc<Settings>,
-    pub(crate) blocking: Option<Arc<tokio::sync::Semaphore>>,
+    pub(crate) rt: Runtime,
+    /// Daemons' and timers' stop flag (never set for other handlers).
+    pub(crate) stopped: Stopped,
+    /// Daemons' and timers' view of the freshest body.
+    pub(crate) live_body: Option<watch::Receiver<Arc<Value>>>,
+    /// Whether the handler is a daemon.
+    pub(crate) daemon: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -169,11 +175,76 @@ impl Context {
 
     /// The operator's settings.
     pub fn settings(&self) -> &Settings {
-        &self.inner.settings
+        &self.inner.rt.settings
     }
 
     pub(crate) fn blocking_limit(&self) -> Option<Arc<tokio::sync::Semaphore>> {
-        self.inner.blocking.clone()
+        self.inner.rt.blocking.clone()
+    }
+
+    pub(crate) fn rt(&self) -> &Runtime {
+        &self.inner.rt
+    }
+
+    pub(crate) fn is_daemon(&self) -> bool {
+        self.inner.daemon
+    }
+
+    /// The stop flag of a daemon or timer (Kopf's `stopped`); never set for other handlers.
+    pub fn stopped(&self) -> &Stopped {
+        &self.inner.stopped
+    }
+
+    /// The freshest body the operator has seen: for daemons and timers, updated by every watch
+    /// event while they run (Kopf's live body); for other handlers, [`Context::body`].
+    pub fn fresh_body(&self) -> Arc<Value> {
+        match &self.inner.live_body {
+            Some(live) => live.borrow().clone(),
+            None => self.inner.body.clone(),
+        }
+    }
+
+    /// Sleeps on the operator's clock (virtual in KopfRunner tests), whether or not a stop is
+    /// requested. In daemons, prefer [`Stopped::wait`], which ends early on a stop.
+    pub async fn sleep(&self, duration: Duration) {
+        self.inner.rt.activity.sleep_until(tokio::time::Instant::now() + duration).await;
+    }
+
+    /// [`Context::sleep`] for blocking daemons ([`crate::blocking`]).
+    pub fn sleep_blocking(&self, duration: Duration) {
+        self.inner.stopped.sleep_blocking(duration);
+    }
+
+    /// Applies what [`Context::patch`] holds now, instead of after the handler (for daemons that
+    /// report progress while they run); the patch is empty afterwards.
+    ///
+    /// # Errors
+    /// The API error of the patch request.
+    pub async fn apply_patch(&self) -> Result<(), crate::client::Error> {
+        let rt = &self.inner.rt;
+        let body = self.fresh_body();
+        let (namespace, name) = crate::reactor::processing::names(&body);
+        let resource = &self.inner.resource;
+        let mut sent = |subresource: Option<&'static str>, patch_body: &Value| {
+            rt.observe(|| crate::observe::Observation::Patch {
+                resource: resource.name(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+                subresource,
+                body: patch_body.clone(),
+            });
+        };
+        let patch = &self.inner.patch;
+        crate::execution::application::apply(
+            rt.client.as_ref(),
+            &rt.settings,
+            resource,
+            &body,
+            patch,
+            &mut sent,
+        )
+        .await
+        .map(|_| ())
     }
 
     fn object_label(&self) -> String {
@@ -195,9 +266,9 @@ impl Context {
                 tracing::error!(object = %object, handler = %self.id(), "[{object}] {message}")
             }
         }
-        let posting = &self.inner.settings.posting;
+        let posting = &self.inner.rt.settings.posting;
         if posting.enabled && posting.loggers && level >= posting.level {
-            self.inner.poster.post(&self.inner.body, level.event_type(), "Logging", &message);
+            self.inner.rt.poster.post(&self.inner.body, level.event_type(), "Logging", &message);
         }
     }
 
@@ -224,8 +295,8 @@ impl Context {
     /// Posts a Kubernetes Event about the object (Kopf's `kopf.event`; gated by
     /// `settings.posting.enabled` only).
     pub fn event(&self, event_type: &str, reason: &str, message: &str) {
-        if self.inner.settings.posting.enabled {
-            self.inner.poster.post(&self.inner.body, event_type, reason, message);
+        if self.inner.rt.settings.posting.enabled {
+            self.inner.rt.poster.post(&self.inner.body, event_type, reason, message);
         }
     }
 }

@@ -66,6 +66,7 @@ pub use client::{
     Result as ApiResult,
 };
 pub use context::Context;
+pub use engines::stopping::{StopReason, Stopped};
 pub use error::{ErrorsMode, HandlerError, OperatorError, RegistrationError};
 pub use login::{LoginError, LoginOptions, SERVICE_ACCOUNT_DIR, login};
 pub use memo::Memo;
@@ -77,8 +78,8 @@ pub use primitives::clock::Clock;
 pub use reactor::running::{Namespaces, RunOptions, RunningOperator};
 pub use registry::{MetaFilter, MetaPredicate, ValueFilter, ValuePredicate, WhenArgs};
 pub use settings::{
-    ExecutionSettings, Level, NetworkingSettings, PersistenceSettings, PostingSettings, QueueingSettings,
-    Settings, WatchingSettings,
+    BackgroundSettings, ExecutionSettings, Level, NetworkingSettings, PersistenceSettings, PostingSettings,
+    QueueingSettings, Settings, WatchingSettings,
 };
 pub use structs::diff::{Diff, DiffItem, DiffOp, diff};
 pub use structs::patch::Patch;

@@ -60,6 +60,18 @@ pub enum Observation {
         /// The patch as sent (merge patch object or JSON-patch array).
         body: Value,
     },
+    /// A step of a daemon's life: `stopping`, `still running` (cancellation polling), `cancelled`,
+    /// `abandoned`, `exited` (ended by itself).
+    Daemon {
+        /// Handler id.
+        id: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// What happened.
+        what: &'static str,
+    },
 }
 
 /// Receives observations. Implementations must be quick and must not block.

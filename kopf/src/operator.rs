@@ -17,8 +17,8 @@ use crate::context::Context;
 use crate::error::{ErrorsMode, HandlerError, RegistrationError};
 use crate::memo::Memo;
 use crate::registry::{
-    Changing, DecodeCache, Filters, Handler, Invoker, Kind, MetaFilter, Options, Registry, TimerSpec,
-    ValueFilter, WhenArgs,
+    Changing, DaemonSpec, DecodeCache, Filters, Handler, Invoker, Kind, MetaFilter, Options, Registry,
+    TimerSpec, ValueFilter, WhenArgs,
 };
 use crate::settings::Settings;
 use crate::structs::ids::HandlerId;
@@ -141,6 +141,12 @@ where
     let handler = Arc::new(handler);
     move |object: Arc<K>, ctx: Context| {
         let handler = handler.clone();
+        if ctx.is_daemon() {
+            // A daemon lives long and waits on the operator's clock: its own thread, bridged.
+            return BlockingFuture(Box::pin(crate::engines::bridge::run(ctx, move |ctx| {
+                handler(object, ctx).into_outcome()
+            })));
+        }
         let limit = ctx.blocking_limit();
         BlockingFuture(Box::pin(async move {
             let _permit = match limit {
@@ -354,6 +360,41 @@ impl Operator {
         self.register(K::selector(), Kind::Timer(spec), erase(handler), id, location)
     }
 
+    /// Registers a daemon (`@kopf.daemon`): runs for as long as the object exists and matches the
+    /// filters, started on creation or when the operator starts, stopped on deletion (kopf's
+    /// finalizer keeps the object until it has exited), on a filter mismatch and on exit. Loop on
+    /// [`Context::stopped`]; a normal return ends the daemon for good, an error restarts it after
+    /// its backoff. See [`Operator::initial_delay`], [`Operator::cancellation_backoff`],
+    /// [`Operator::cancellation_timeout`], [`Operator::cancellation_polling`]; blocking daemons go
+    /// through [`blocking`] and wait with [`crate::Stopped::wait_blocking`].
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use kopf::{Body, Context, HandlerError, Operator};
+    /// let operator = Operator::new()
+    ///     .daemon(|_obj: Arc<Body>, ctx: Context| async move {
+    ///         while !ctx.stopped().wait(Duration::from_secs(10)).await {
+    ///             ctx.info("still here");
+    ///         }
+    ///         Ok::<_, HandlerError>(())
+    ///     })
+    ///     .resource("kopfexamples.kopf.dev")
+    ///     .cancellation_backoff(Duration::from_secs(5));
+    /// assert!(operator.check().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn daemon<K, F, Fut>(self, handler: F) -> Self
+    where
+        K: HandlerObject,
+        F: Fn(Arc<K>, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerReturn,
+    {
+        let location = Location::caller();
+        let id = default_id::<F>(location);
+        self.register(K::selector(), Kind::Daemon(DaemonSpec::default()), erase(handler), id, location)
+    }
+
     #[track_caller]
     fn modify(
         mut self,
@@ -555,10 +596,57 @@ impl Operator {
         self.timer_option("idle", move |s| s.idle = Some(idle))
     }
 
-    /// A timer's first run waits this long.
+    /// A timer's or daemon's first run waits this long (interrupted by a stop).
     #[track_caller]
     pub fn initial_delay(self, delay: Duration) -> Self {
-        self.timer_option("initial_delay", move |s| s.initial_delay = Some(delay))
+        let location = Location::caller().to_string();
+        self.modify("initial_delay", move |h, _| match &mut h.kind {
+            Kind::Timer(spec) => {
+                spec.initial_delay = Some(delay);
+                Ok(())
+            }
+            Kind::Daemon(spec) => {
+                spec.initial_delay = Some(delay);
+                Ok(())
+            }
+            other => Err(RegistrationError::NotApplicable {
+                option: "initial_delay",
+                kind: other.name(),
+                location,
+            }),
+        })
+    }
+
+    #[track_caller]
+    fn daemon_option(self, option: &'static str, f: impl FnOnce(&mut DaemonSpec) + Send + 'static) -> Self {
+        let location = Location::caller().to_string();
+        self.modify(option, move |h, _| match &mut h.kind {
+            Kind::Daemon(spec) => {
+                f(spec);
+                Ok(())
+            }
+            other => Err(RegistrationError::NotApplicable { option, kind: other.name(), location }),
+        })
+    }
+
+    /// After a stop request, how long a daemon may go on before it is cancelled.
+    #[track_caller]
+    pub fn cancellation_backoff(self, backoff: Duration) -> Self {
+        self.daemon_option("cancellation_backoff", move |s| s.cancellation_backoff = Some(backoff))
+    }
+
+    /// How long a blocking daemon (which cannot be cancelled) is waited for after its cancellation
+    /// before it is abandoned and its object released (default: forever).
+    #[track_caller]
+    pub fn cancellation_timeout(self, timeout: Duration) -> Self {
+        self.daemon_option("cancellation_timeout", move |s| s.cancellation_timeout = Some(timeout))
+    }
+
+    /// How often a blocking daemon that is not exiting is reported while it is waited for
+    /// (default: `settings.background.cancellation_polling`).
+    #[track_caller]
+    pub fn cancellation_polling(self, polling: Duration) -> Self {
+        self.daemon_option("cancellation_polling", move |s| s.cancellation_polling = Some(polling))
     }
 
     /// A timer runs on a fixed grid (`interval - elapsed % interval`), not `interval` after each run.

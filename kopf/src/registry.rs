@@ -85,12 +85,22 @@ pub(crate) struct TimerSpec {
     pub(crate) sharp: bool,
 }
 
+/// What a daemon does (Kopf's `kopf.daemon`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct DaemonSpec {
+    pub(crate) initial_delay: Option<Duration>,
+    pub(crate) cancellation_backoff: Option<Duration>,
+    pub(crate) cancellation_timeout: Option<Duration>,
+    pub(crate) cancellation_polling: Option<Duration>,
+}
+
 /// The kind of a handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Changing(Changing),
     Watching,
     Timer(TimerSpec),
+    Daemon(DaemonSpec),
 }
 
 impl Kind {
@@ -103,6 +113,7 @@ impl Kind {
             Self::Changing(Changing::Field) => "field",
             Self::Watching => "event",
             Self::Timer(_) => "timer",
+            Self::Daemon(_) => "daemon",
         }
     }
 }
@@ -317,7 +328,8 @@ impl Handler {
 pub(crate) struct ResourceHandlers {
     pub(crate) changing: Vec<Arc<Handler>>,
     pub(crate) watching: Vec<Arc<Handler>>,
-    pub(crate) timers: Vec<Arc<Handler>>,
+    /// Daemons and timers.
+    pub(crate) spawning: Vec<Arc<Handler>>,
 }
 
 impl ResourceHandlers {
@@ -327,7 +339,7 @@ impl ResourceHandlers {
             .changing
             .iter()
             .chain(&self.watching)
-            .chain(&self.timers)
+            .chain(&self.spawning)
             .filter_map(|h| h.filters.field.clone())
             .collect();
         fields.sort();
@@ -359,13 +371,13 @@ impl ResourceHandlers {
         self.changing.iter().any(|h| h.prematches(m))
     }
 
-    /// Whether a non-optional deletion handler (or a timer) needs our finalizer on this object.
+    /// Whether a non-optional deletion handler (or a daemon or timer) needs our finalizer.
     pub(crate) fn requires_finalizer(&self, m: &Match<'_>) -> bool {
         let deletion = self.changing.iter().any(|h| {
             matches!(h.kind, Kind::Changing(Changing::Delete { optional: false })) && h.prematches(m)
         });
-        let timers = self.timers.iter().any(|h| h.prematches(m));
-        deletion || timers
+        let spawning = self.spawning.iter().any(|h| h.prematches(m));
+        deletion || spawning
     }
 }
 
@@ -397,7 +409,7 @@ impl Registry {
             match handler.kind {
                 Kind::Changing(_) => out.changing.push(handler),
                 Kind::Watching => out.watching.push(handler),
-                Kind::Timer(_) => out.timers.push(handler),
+                Kind::Timer(_) | Kind::Daemon(_) => out.spawning.push(handler),
             }
         }
         out

@@ -22,6 +22,8 @@ pub struct Settings {
     pub networking: NetworkingSettings,
     /// What kopf stores on objects.
     pub persistence: PersistenceSettings,
+    /// Daemons and timers.
+    pub background: BackgroundSettings,
 }
 
 /// The severity of a log message or Kubernetes Event (Kopf's levels).
@@ -158,6 +160,29 @@ impl Default for NetworkingSettings {
             error_backoffs: [1, 1, 2, 3, 5, 8, 13, 21].map(Duration::from_secs).to_vec(),
             enforce_retry_after: false,
             request_timeout: Some(Duration::from_secs(300)),
+        }
+    }
+}
+
+/// `settings.background`: how daemons are stopped.
+#[derive(Debug, Clone)]
+pub struct BackgroundSettings {
+    /// How often a stopping blocking daemon without `cancellation_timeout` is reported as still
+    /// running (Kopf: 60 s).
+    pub cancellation_polling: Duration,
+    /// How long a stopped daemon may take to exit by itself before the cancellation sequence
+    /// (Kopf: none — zero-time cycles instead).
+    pub instant_exit_timeout: Option<Duration>,
+    /// How many zero-time cycles a stopped daemon gets to exit by itself (Kopf: 10).
+    pub instant_exit_zero_time_cycles: u32,
+}
+
+impl Default for BackgroundSettings {
+    fn default() -> Self {
+        Self {
+            cancellation_polling: Duration::from_secs(60),
+            instant_exit_timeout: None,
+            instant_exit_zero_time_cycles: 10,
         }
     }
 }

@@ -1,3 +1,9 @@
-//! Background engines running beside the per-object workers: timers.
+//! Background engines running beside the per-object workers: daemons and timers (spawned per
+//! object by `spawning`), their stop flags, and the bridge that runs blocking daemons on the
+//! operator's clock.
 
+pub(crate) mod bridge;
+pub(crate) mod daemons;
+pub(crate) mod spawning;
+pub(crate) mod stopping;
 pub(crate) mod timers;

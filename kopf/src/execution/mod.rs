@@ -110,7 +110,10 @@ pub(crate) async fn execute(
     }
 
     let result = {
-        let _running = activity.guard(Counter::RunningHandlers);
+        // A daemon runs for its object's life: its task's own waits say when it is idle (and a
+        // blocking daemon's bridge counts it running while its thread works).
+        let _running = (!matches!(handler.kind, crate::registry::Kind::Daemon(_)))
+            .then(|| activity.guard(Counter::RunningHandlers));
         let future = (handler.invoker)(body, decoded, ctx);
         match std::panic::AssertUnwindSafe(future).catch_unwind().await {
             Ok(result) => result,

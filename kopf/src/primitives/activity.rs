@@ -123,6 +123,14 @@ impl Activity {
         }
     }
 
+    /// Registers a deadline without counting the task idle (for a task racing its own work
+    /// against a timer): once due, the operator is unsettled until the guard is dropped.
+    pub(crate) fn deadline(&self, deadline: tokio::time::Instant) -> DeadlineGuard {
+        let id = self.inner.next_wait.fetch_add(1, Ordering::SeqCst);
+        self.lock_deadlines().insert(id, deadline);
+        DeadlineGuard { activity: self.clone(), id }
+    }
+
     /// Sleeps until `deadline` (see [`Activity::wait`]).
     pub async fn sleep_until(&self, deadline: tokio::time::Instant) {
         self.wait(Some(deadline), std::future::pending::<()>()).await;
@@ -164,6 +172,20 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         // Awake first, then the deadline goes: no instant where neither is counted.
         self.activity.enter(Counter::Awake);
+        self.activity.lock_deadlines().remove(&self.id);
+        self.activity.inner.changed.notify_waiters();
+    }
+}
+
+/// A registered deadline (see `Activity::deadline`).
+#[derive(Debug)]
+pub(crate) struct DeadlineGuard {
+    activity: Activity,
+    id: u64,
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
         self.activity.lock_deadlines().remove(&self.id);
         self.activity.inner.changed.notify_waiters();
     }

@@ -1,6 +1,6 @@
 //! What a worker remembers about its object between cycles (Kopf's `ResourceMemory`).
 
-use crate::engines::timers::Timers;
+use crate::engines::spawning::Spawned;
 use crate::memo::Memo;
 use crate::registry::DecodeCache;
 use crate::structs::patch::PatchFn;
@@ -16,8 +16,8 @@ pub(crate) struct ObjectMemory {
     pub(crate) fully_handled_once: bool,
     /// Transforms that conflicted (422), for the next cycle.
     pub(crate) leftover_fns: Vec<PatchFn>,
-    /// The object's timers, if any.
-    pub(crate) timers: Option<Timers>,
+    /// The object's daemons and timers, if any.
+    pub(crate) spawned: Option<Spawned>,
     /// The body decoded for the handlers, while it is the same body.
     pub(crate) decoded: DecodeCache,
 }

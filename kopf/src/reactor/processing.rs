@@ -11,6 +11,8 @@ use super::inventory::ObjectMemory;
 use crate::causation::{Reason, detect_reason};
 use crate::client;
 use crate::context::{Context, Inner};
+use crate::engines::spawning::Spawned;
+use crate::engines::stopping::StopReason;
 use crate::error::ErrorsMode;
 use crate::execution::{self, Attempt, Runtime, application, progression};
 use crate::observe::Observation;
@@ -88,9 +90,10 @@ fn context(
         runtime: part.runtime,
         patch: patch.clone(),
         memo: memory.memo.clone(),
-        poster: rt.poster.clone(),
-        settings: rt.settings.clone(),
-        blocking: rt.blocking.clone(),
+        rt: rt.clone(),
+        stopped: crate::engines::stopping::Stopped::never(),
+        live_body: None,
+        daemon: false,
     })
 }
 
@@ -185,20 +188,22 @@ pub(crate) async fn process(
         }
     }
 
-    // Timers: refreshed with the live body; spawned while matching, stopped (and awaited) on deletion.
+    // Daemons and timers: refreshed with the live body; spawned while matching, stopped otherwise,
+    // and on deletion stopped and awaited before the finalizer can go.
     let deletion_ongoing = finalizers::is_deletion_ongoing(&body);
-    if !scope.handlers.timers.is_empty() {
-        let timers = memory.timers.get_or_insert_with(|| crate::engines::timers::Timers::new(body.clone()));
-        timers.refresh(body.clone(), !diff.is_empty());
-        if deleted || deletion_ongoing {
-            timers.join(rt).await;
+    if !scope.handlers.spawning.is_empty() {
+        let spawned = memory.spawned.get_or_insert_with(|| Spawned::new(body.clone()));
+        spawned.refresh(body.clone(), !diff.is_empty());
+        if deleted {
+            spawned.abort();
+            memory.spawned = None;
+        } else if deletion_ongoing {
+            spawned.stop_all(rt, StopReason::ResourceDeleted, None).await;
         } else {
             let m = Match { body: &body, old: old.as_ref(), new: Some(&new), diff: &diff, reason: None };
-            let matching: Vec<_> = scope.handlers.timers.iter().filter(|h| h.matches(&m)).cloned().collect();
-            timers.reconcile(rt, &scope.resource, &matching, &memory.memo);
-        }
-        if deleted {
-            memory.timers = None;
+            let matching: Vec<_> =
+                scope.handlers.spawning.iter().filter(|h| h.matches(&m)).cloned().collect();
+            spawned.reconcile(rt, &scope.resource, &matching, &memory.memo);
         }
     }
 

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::inventory::ObjectMemory;
 use super::processing::{self, EventKind, Scope};
+use crate::engines::stopping::StopReason;
 use crate::execution::Runtime;
 use crate::memo::Memo;
 use crate::observe::Observation;
@@ -114,9 +115,14 @@ impl Dispatcher {
         self.workers.retain(|_, (_, task)| !task.is_finished());
     }
 
-    /// Stops every worker (aborting them).
-    pub(crate) fn shutdown(&mut self) {
-        self.workers.clear();
+    /// Stops every worker gracefully: their queues close, they finish the event at hand and stop
+    /// their daemons and timers (which have 5 s for it).
+    pub(crate) async fn shutdown(&mut self) {
+        let workers = std::mem::take(&mut self.workers);
+        let tasks: Vec<OwnedTask<()>> = workers.into_values().map(|(_, task)| task).collect();
+        for task in tasks {
+            self.rt.activity.wait(None, task.join()).await;
+        }
     }
 }
 
@@ -203,8 +209,8 @@ impl Worker {
                         if expected.take().is_some() {
                             activity.leave(Counter::AwaitingEcho);
                         }
-                        if let Some(timers) = self.memory.timers.as_mut() {
-                            timers.abort();
+                        if let Some(spawned) = self.memory.spawned.as_mut() {
+                            spawned.abort();
                         }
                         tracing::debug!("Deleted, really deleted, and we are notified.");
                         break;
@@ -236,8 +242,9 @@ impl Worker {
         if expected.is_some() {
             activity.leave(Counter::AwaitingEcho);
         }
-        if let Some(timers) = self.memory.timers.as_mut() {
-            timers.abort();
+        if let Some(spawned) = self.memory.spawned.as_mut() {
+            // Kopf's daemon killer: a graceful stop, but hung daemons are dropped after 5 s.
+            spawned.stop_all(&self.rt, StopReason::OperatorExiting, Some(Duration::from_secs(5))).await;
         }
     }
 

@@ -69,7 +69,7 @@ pub(crate) async fn watch_resource(
                     let resumed = pause(&rt, &mut stop, Instant::now() + delay).await;
                     activity.leave(Counter::Disconnected);
                     if !resumed {
-                        return finish(&activity, &mut dispatcher, false);
+                        return finish(&activity, &mut dispatcher, false).await;
                     }
                     continue;
                 }
@@ -87,8 +87,8 @@ pub(crate) async fn watch_resource(
                     })
                     .await;
                 let event = match next {
-                    None => break,                                                  // silent for too long: re-watch
-                    Some(None) => return finish(&activity, &mut dispatcher, false), // stopping
+                    None => break, // silent for too long: re-watch
+                    Some(None) => return finish(&activity, &mut dispatcher, false).await, // stopping
                     Some(Some(None)) => break, // the server ended the watch: re-watch
                     Some(Some(Some(event))) => event,
                 };
@@ -125,18 +125,22 @@ pub(crate) async fn watch_resource(
             let resumed = pause(&rt, &mut stop, Instant::now() + settings.watching.reconnect_backoff).await;
             activity.leave(Counter::Disconnected);
             if !resumed {
-                return finish(&activity, &mut dispatcher, false);
+                return finish(&activity, &mut dispatcher, false).await;
             }
         }
     }
-    finish(&activity, &mut dispatcher, true);
+    finish(&activity, &mut dispatcher, true).await;
 }
 
-fn finish(activity: &crate::primitives::activity::Activity, dispatcher: &mut Dispatcher, disconnected: bool) {
+async fn finish(
+    activity: &crate::primitives::activity::Activity,
+    dispatcher: &mut Dispatcher,
+    disconnected: bool,
+) {
     if disconnected {
         activity.leave(Counter::Disconnected);
     }
-    dispatcher.shutdown();
+    dispatcher.shutdown().await;
 }
 
 fn remember(resource_version: &mut String, object: &serde_json::Value) {

@@ -2,6 +2,7 @@
 
 mod compat;
 mod contract;
+mod daemons;
 mod determinism;
 mod errors;
 mod faults;
