@@ -77,3 +77,36 @@ async fn a_sharp_timer_keeps_to_its_grid_even_when_the_handler_takes_time() {
     runner.advance(Duration::from_secs(45)).await;
     assert_eq!(*runs.lock().unwrap(), vec![0, 10, 20, 30, 40]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_timer_does_not_fire_while_the_object_keeps_changing() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let seen = runs.clone();
+    let operator = Operator::new()
+        .timer(Duration::from_secs(10), move |_ex: Arc<KopfExample>, _ctx: Context| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, HandlerError>(()) }
+        })
+        .id("quiet")
+        .idle(Duration::from_secs(60))
+        // As in Kopf, the idle time resets on a non-empty diff against the stored diff-base, which
+        // only changing handlers keep: without one, every event would count as a change.
+        .on_update(|_ex: Arc<KopfExample>, _ctx: Context| async { Ok::<_, HandlerError>(()) });
+    let runner = KopfRunner::new(operator).with_crd::<KopfExample>().start().await;
+    runner.cluster().create(example("ex1", "v0")).await;
+    for i in 1..=10 {
+        runner.advance(Duration::from_secs(30)).await;
+        runner.cluster().patch::<KopfExample>("ex1", json!({"spec": {"field": format!("v{i}")}})).await;
+    }
+    runner.settle().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "a change every 30 s keeps a 60 s idle timer quiet");
+    // A status-only change is not essential: it does not reset the idle time.
+    runner.advance(Duration::from_secs(30)).await;
+    runner.cluster().patch_status::<KopfExample>("ex1", json!({"status": {"note": "x"}})).await;
+    runner.advance(Duration::from_secs(29)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    runner.advance(Duration::from_secs(1)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "60 s after the last essential change");
+    runner.advance(Duration::from_secs(10)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "then every 10 s while idle");
+}
