@@ -190,6 +190,11 @@ impl Context {
         self.inner.daemon
     }
 
+    /// The index of the index handler with this id (Kopf's index kwargs), if there is one.
+    pub fn index(&self, id: &str) -> Option<crate::Index> {
+        self.inner.rt.indexes.get(id)
+    }
+
     /// The stop flag of a daemon or timer (Kopf's `stopped`); never set for other handlers.
     pub fn stopped(&self) -> &Stopped {
         &self.inner.stopped

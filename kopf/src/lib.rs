@@ -66,6 +66,7 @@ pub use client::{
     Result as ApiResult,
 };
 pub use context::Context;
+pub use engines::indexing::Index;
 pub use engines::stopping::{StopReason, Stopped};
 pub use error::{ErrorsMode, HandlerError, OperatorError, RegistrationError};
 pub use login::{LoginError, LoginOptions, SERVICE_ACCOUNT_DIR, login};

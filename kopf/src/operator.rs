@@ -322,6 +322,27 @@ impl Operator {
         /// object; errors are logged and ignored.
         on_event, Kind::Watching
     );
+    handler_method!(
+        /// Registers an index handler (`@kopf.index`): runs on every event of every object; what it
+        /// returns goes into the index named by its id, which every handler reads with
+        /// [`Context::index`] (see [`crate::Index`]). Other handlers of the operator wait until
+        /// every indexed resource is listed and indexed once. Errors are ignored by default.
+        ///
+        /// ```
+        /// use std::sync::Arc;
+        /// use kopf::{Body, Context, HandlerError, Operator};
+        /// use serde_json::json;
+        /// let operator = Operator::new()
+        ///     .index(|pod: Arc<Body>, _ctx: Context| async move {
+        ///         let app = pod["metadata"]["labels"]["app"].as_str().unwrap_or("none").to_owned();
+        ///         Ok::<_, HandlerError>(json!({app: pod["metadata"]["name"]}))
+        ///     })
+        ///     .resource("pods")
+        ///     .id("pods_by_app");
+        /// assert!(operator.check().is_ok());
+        /// ```
+        index, Kind::Indexing
+    );
 
     /// Registers a field handler (`@kopf.on.field`): runs when the field's value changes (also on
     /// creation when the field is present). Its id gets the `/<field>` suffix.

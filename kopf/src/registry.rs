@@ -101,6 +101,7 @@ pub(crate) enum Kind {
     Watching,
     Timer(TimerSpec),
     Daemon(DaemonSpec),
+    Indexing,
 }
 
 impl Kind {
@@ -114,6 +115,7 @@ impl Kind {
             Self::Watching => "event",
             Self::Timer(_) => "timer",
             Self::Daemon(_) => "daemon",
+            Self::Indexing => "index",
         }
     }
 }
@@ -330,6 +332,7 @@ pub(crate) struct ResourceHandlers {
     pub(crate) watching: Vec<Arc<Handler>>,
     /// Daemons and timers.
     pub(crate) spawning: Vec<Arc<Handler>>,
+    pub(crate) indexing: Vec<Arc<Handler>>,
 }
 
 impl ResourceHandlers {
@@ -388,6 +391,11 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// The ids of the index handlers.
+    pub(crate) fn index_ids(&self) -> Vec<String> {
+        self.handlers.iter().filter(|h| h.kind == Kind::Indexing).map(|h| h.id.as_str().to_owned()).collect()
+    }
+
     /// The distinct selectors, in registration order.
     pub(crate) fn selectors(&self) -> Vec<ResourceSelector> {
         let mut out: Vec<ResourceSelector> = Vec::new();
@@ -410,6 +418,7 @@ impl Registry {
                 Kind::Changing(_) => out.changing.push(handler),
                 Kind::Watching => out.watching.push(handler),
                 Kind::Timer(_) | Kind::Daemon(_) => out.spawning.push(handler),
+                Kind::Indexing => out.indexing.push(handler),
             }
         }
         out

@@ -30,6 +30,7 @@ pub(crate) struct Runtime {
     pub(crate) poster: posting::Poster,
     pub(crate) observer: Option<Arc<dyn crate::observe::Observer>>,
     pub(crate) blocking: Option<Arc<tokio::sync::Semaphore>>,
+    pub(crate) indexes: crate::engines::indexing::Indexes,
 }
 
 impl std::fmt::Debug for Runtime {

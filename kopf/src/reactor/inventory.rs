@@ -18,6 +18,8 @@ pub(crate) struct ObjectMemory {
     pub(crate) leftover_fns: Vec<PatchFn>,
     /// The object's daemons and timers, if any.
     pub(crate) spawned: Option<Spawned>,
+    /// Indexed once since the start (for the readiness barrier).
+    pub(crate) indexed_once: bool,
     /// The body decoded for the handlers, while it is the same body.
     pub(crate) decoded: DecodeCache,
 }

@@ -140,6 +140,60 @@ pub(crate) async fn process(
     let diff = diff::diff(old.as_ref(), Some(&new));
     let deleted = kind == EventKind::Deleted;
 
+    // Indexers: every event (a deletion discards the object's entries), errors ignored by default;
+    // then everything else waits until all indexed resources are listed and indexed once.
+    if !scope.handlers.indexing.is_empty() {
+        let object = (
+            namespace.clone(),
+            name.clone(),
+            body["metadata"]["uid"].as_str().unwrap_or_default().to_owned(),
+        );
+        let m = Match { body: &body, old: old.as_ref(), new: Some(&new), diff: &diff, reason: None };
+        for handler in &scope.handlers.indexing {
+            let Some(index) = rt.indexes.get(handler.id.as_str()) else { continue };
+            if deleted || !handler.matches(&m) {
+                index.remove(&object, false);
+                continue;
+            }
+            let part = ContextPart {
+                id: &handler.id,
+                reason: None,
+                event_type: None,
+                old: old.clone(),
+                new: Some(new.clone()),
+                diff: diff.clone(),
+                retry: 0,
+                started: rt.clock.now(),
+                runtime: Duration::ZERO,
+            };
+            let ctx = context(rt, scope, memory, &body, &patch, part);
+            let attempt = Attempt { retries: 0, runtime: Duration::ZERO };
+            let outcome = execution::execute(
+                handler,
+                body.clone(),
+                &memory.decoded,
+                ctx,
+                attempt,
+                rt,
+                ErrorsMode::Ignored,
+            )
+            .await;
+            match (&outcome.result, &outcome.error, outcome.final_) {
+                (Some(result), _, _) => index.replace(&object, result),
+                (None, None, _) => {} // nothing returned (or an ignored error): keep what it had
+                (None, Some(_), true) => index.remove(&object, true), // permanent: out for good
+                (None, Some(_), false) => index.remove(&object, false), // temporary: out until it succeeds
+            }
+        }
+        if memory.noticed_by_listing && !memory.indexed_once {
+            memory.indexed_once = true;
+            rt.indexes.indexed_once();
+        }
+    }
+    if !rt.indexes.is_ready() && !deleted {
+        rt.activity.wait(None, rt.indexes.ready()).await;
+    }
+
     // Raw-event handlers: every event, all at once, errors ignored, results delivered, no progress.
     if !scope.handlers.watching.is_empty() {
         let m = Match { body: &body, old: old.as_ref(), new: Some(&new), diff: &diff, reason: None };

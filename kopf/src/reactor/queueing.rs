@@ -110,6 +110,11 @@ impl Dispatcher {
         self.workers.insert(key, (tx, task));
     }
 
+    /// Whether the resource has index handlers (its first listing gates the readiness barrier).
+    pub(crate) fn has_indexers(&self) -> bool {
+        !self.scope.handlers.indexing.is_empty()
+    }
+
     /// Forgets workers that have finished (their objects are gone).
     pub(crate) fn reap(&mut self) {
         self.workers.retain(|_, (_, task)| !task.is_finished());

@@ -11,6 +11,7 @@ use super::processing::Scope;
 use super::queueing::Dispatcher;
 use super::watching::watch_resource;
 use crate::client::{self, ApiClient};
+use crate::engines::indexing::Indexes;
 use crate::error::OperatorError;
 use crate::execution::{Runtime, posting};
 use crate::observe::Observer;
@@ -174,6 +175,7 @@ impl Operator {
                 poster,
                 observer: options.observer.clone(),
                 blocking,
+                indexes: Indexes::new(registry.index_ids()),
             };
             let resources = match client::retrying::retrying(&settings.networking, || client.discover()).await
             {
@@ -184,7 +186,7 @@ impl Operator {
                     return Err(OperatorError::Discovery(e));
                 }
             };
-            let mut watchers = Vec::new();
+            let mut plan = Vec::new();
             for resource in resolve(&registry.selectors(), &resources) {
                 let handlers = registry.for_resource(&resource);
                 let extra_fields = handlers.extra_fields();
@@ -197,6 +199,17 @@ impl Operator {
                         names.into_iter().map(Some).collect()
                     }
                 };
+                plan.push((scope, resource, namespaces));
+            }
+            // The readiness barrier: every stream of an indexed resource must list first.
+            let indexed_streams: usize = plan
+                .iter()
+                .filter(|(scope, ..)| !scope.handlers.indexing.is_empty())
+                .map(|p| p.2.len())
+                .sum();
+            rt.indexes.expect_streams(indexed_streams);
+            let mut watchers = Vec::new();
+            for (scope, resource, namespaces) in plan {
                 for namespace in namespaces {
                     let dispatcher = Dispatcher::new(rt.clone(), scope.clone(), memo.clone());
                     let awake = activity.awake();

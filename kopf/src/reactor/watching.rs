@@ -29,6 +29,7 @@ pub(crate) async fn watch_resource(
     // Counted as disconnected until the first list is through, and whenever (re)connecting.
     activity.enter(Counter::Disconnected);
     let mut error_step = 0usize;
+    let mut indexed_listing_reported = false;
     'relist: loop {
         if *stop.borrow() {
             break;
@@ -45,8 +46,13 @@ pub(crate) async fn watch_resource(
                 continue;
             }
         };
+        let listed = list.items.len();
         for item in list.items {
             dispatcher.dispatch(EventKind::Listed, item);
+        }
+        if !indexed_listing_reported && dispatcher.has_indexers() {
+            indexed_listing_reported = true;
+            rt.indexes.listed(listed);
         }
         let mut resource_version = list.resource_version;
         activity.leave(Counter::Disconnected);

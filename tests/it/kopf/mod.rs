@@ -8,6 +8,7 @@ mod errors;
 mod faults;
 mod filtering;
 mod handling;
+mod indexes;
 mod posting;
 mod settling;
 mod timers;
