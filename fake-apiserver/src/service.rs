@@ -178,7 +178,11 @@ fn build_request(parts: &http::request::Parts, target: &Target, body: &Bytes) ->
     let decoded = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        Some(decode_body(body, patch_type == Some(PatchType::Apply) || content_type.contains("yaml"))?)
+        let yaml = match patch_type {
+            Some(patch_type) => patch_type == PatchType::Apply || content_type.contains("yaml"),
+            None => body_is_yaml(content_type)?,
+        };
+        Some(decode_body(body, yaml)?)
     };
     let actor = params
         .field_manager
@@ -198,6 +202,23 @@ fn build_request(parts: &http::request::Parts, target: &Target, body: &Bytes) ->
         params,
         actor,
     })
+}
+
+/// Whether a create, update or delete body is YAML (else JSON), from its `Content-Type`; 415 for
+/// any other media type, as the real server answers a type it has no decoder for. An absent type
+/// means JSON (the server's first). Protobuf is refused so: the real server decodes it for
+/// built-ins, this fake speaks JSON and YAML only (client-go's typed clients, e.g. `kubectl create
+/// configmap`, send protobuf and do not fall back on a 415).
+fn body_is_yaml(content_type: &str) -> Result<bool, ApiError> {
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match media.as_str() {
+        "" | "application/json" => Ok(false),
+        "application/yaml" => Ok(true),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: \
+             application/json, application/yaml"
+        ))),
+    }
 }
 
 /// JSON, or YAML for apply patches and YAML bodies.

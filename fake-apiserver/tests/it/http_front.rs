@@ -105,7 +105,7 @@ async fn truncated_json_and_a_non_json_body_are_400_statuses() {
     let addr = front.local_addr();
     for (content_type, body) in [
         ("application/json", r#"{"metadata": {"name": "a""#),
-        ("text/plain", "name=a"),
+        ("application/json", "name=a"),
         ("application/json", "\u{0}\u{1}\u{2}"),
     ] {
         let (code, status) =
@@ -114,6 +114,57 @@ async fn truncated_json_and_a_non_json_body_are_400_statuses() {
         assert_status(code, &status, "BadRequest");
     }
     assert_healthy(addr).await;
+}
+
+/// What `kubectl create configmap` (client-go's typed clients, 1.32 and later) sends: a protobuf
+/// body. The real server decodes protobuf for built-ins and answers a media type it has no decoder
+/// for with 415; the fake decodes JSON and YAML only, so protobuf is such a type here.
+#[tokio::test]
+async fn a_create_body_in_a_media_type_other_than_json_or_yaml_is_a_415_status_naming_both() {
+    let server = server();
+    let front = front(&server, ServeOptions::default()).await;
+    let addr = front.local_addr();
+    let protobuf = b"k8s\x00\n\x0f\n\x02v1\x12\tConfigMap\x12\x05\n\x03\n\x01a".to_vec();
+    for (content_type, body) in [
+        ("application/vnd.kubernetes.protobuf", protobuf),
+        ("text/plain", b"name=a".to_vec()),
+        ("application/merge-patch+json", br#"{"metadata": {"name": "a"}}"#.to_vec()),
+    ] {
+        for method in [Method::POST, Method::PUT] {
+            let path = if method == Method::PUT { format!("{CONFIGMAPS}/a") } else { CONFIGMAPS.to_owned() };
+            let (code, status) =
+                answer(send(addr, request(method.clone(), &path, content_type, body.clone())).await).await;
+            assert_eq!(code, 415, "{method} {content_type}: {status}");
+            assert_status(code, &status, "UnsupportedMediaType");
+            assert_eq!(
+                status["message"],
+                "the body of the request was in an unknown format - accepted media types include: \
+                 application/json, application/yaml"
+            );
+        }
+    }
+    assert!(configmaps(&server.client()).list(&Default::default()).await.unwrap().items.is_empty());
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  k: v\n";
+    let no_type = r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "untyped"}}"#;
+    for (content_type, body) in [("application/yaml", yaml), ("application/json; charset=utf-8", no_type)] {
+        let (code, object) =
+            answer(send(addr, request(Method::POST, CONFIGMAPS, content_type, body)).await).await;
+        assert_eq!(code, 201, "{content_type}: {object}");
+    }
+    let untyped = Request::post(CONFIGMAPS)
+        .body(Full::new(Bytes::from(no_type.replace("untyped", "no-content-type"))))
+        .unwrap();
+    let (code, object) = answer(send(addr, untyped).await).await;
+    assert_eq!((code, &object["metadata"]["name"]), (201, &json!("no-content-type")), "no type means JSON");
+    let names: Vec<String> = configmaps(&server.client())
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(names, ["from-yaml", "no-content-type", "untyped"]);
 }
 
 #[tokio::test]
