@@ -33,6 +33,16 @@ pub(crate) enum Ownership<'a> {
     Applied(Managed),
 }
 
+/// Sets or removes `metadata.managedFields`.
+fn set_managed(object: &mut Value, fields: Option<Value>) -> Result<()> {
+    let meta = metadata_mut(object)?;
+    match fields {
+        Some(fields) => meta.insert("managedFields".into(), fields),
+        None => meta.remove("managedFields"),
+    };
+    Ok(())
+}
+
 /// The field manager of a request.
 fn manager_of(req: &Request) -> &str {
     match req.params.field_manager.as_deref() {
@@ -124,32 +134,26 @@ impl State {
         Ok(())
     }
 
-    /// The managed fields of a created object: its creator owns everything it set.
+    /// The `managedFields` of a created object: its creator owns everything it set. `None` when
+    /// the object does not fit its schema, as the real server's field manager then records nothing.
     pub(super) fn created_ownership(
         &self,
         info: &ResourceInfo,
         req: &Request,
         object: &Value,
-    ) -> Option<Managed> {
-        let comparison =
-            typed::compare(Some(&patching::zero_object(info)), Some(object), Schema::root(info)).ok()?;
-        let mut managed = Managed::default();
+        now: &str,
+    ) -> Option<Value> {
+        let zero = patching::zero_object(info);
+        let fields = typed::created_fields_v1(object, &zero, Schema::root(info)).ok()?;
         let api_version = info.api_version();
         let writer = Writer { manager: manager_of(req), api_version: &api_version, subresource: "" };
-        managed::record_update(
-            &mut managed,
-            comparison,
-            &writer,
-            reset_of(info, None),
-            &self.clock.now_rfc3339(),
-        );
-        Some(managed)
+        managed::created(fields, &writer, reset_of(info, None), now)
     }
 
     /// Sets `result`'s managed fields after a write to an existing object. An update starts from the
-    /// request's managed fields when it sends valid ones (an empty list resets them), else from the
-    /// stored ones; a value that does not fit the schema leaves them as they are, as the real
-    /// server's field manager does.
+    /// request's managed fields when it sends other valid ones (an empty list resets them), else from
+    /// the stored ones, which `result` carries; a value that does not fit the schema leaves them as
+    /// they are, as the real server's field manager does.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record_ownership(
         &self,
@@ -158,39 +162,42 @@ impl State {
         old: &Value,
         result: &mut Value,
         ownership: Ownership<'_>,
-        requested: Option<&Value>,
+        requested: Option<Value>,
         sub: Option<&str>,
     ) -> Result<()> {
-        let managed = match ownership {
-            Ownership::Applied(managed) => managed,
-            Ownership::Update(subresource) => {
-                let stored = || Managed::decode(old["metadata"].get("managedFields")).unwrap_or_default();
-                let mut base = if !subresource.is_empty() {
-                    stored()
-                } else if Managed::is_reset(requested) {
-                    Managed::default()
-                } else {
-                    match Managed::decode(requested) {
-                        Some(m) if !m.entries.is_empty() => m,
-                        _ => stored(),
-                    }
-                };
-                let Ok(comparison) = typed::compare(Some(old), Some(result), Schema::root(info)) else {
-                    return Ok(());
-                };
-                let api_version = info.api_version();
-                let writer = Writer { manager: manager_of(req), api_version: &api_version, subresource };
-                let now = self.clock.now_rfc3339();
-                managed::record_update(&mut base, comparison, &writer, reset_of(info, sub), &now);
-                base
+        let subresource = match ownership {
+            Ownership::Applied(managed) => {
+                set_managed(result, managed.encode())?;
+                return Ok(());
             }
+            Ownership::Update(subresource) => subresource,
         };
+        // `result` carries the stored managed fields on subresources; on the main resource it
+        // carries none, and the request's (usually an untouched copy of the stored ones) are used
+        // when valid, else the stored ones.
+        let stored = old["metadata"].get("managedFields");
         let meta = metadata_mut(result)?;
-        match managed.encode() {
-            Some(fields) => meta.insert("managedFields".into(), fields),
-            None => meta.remove("managedFields"),
+        let base = match meta.remove("managedFields") {
+            Some(own) => Some(own),
+            None if requested.as_ref() == stored => requested,
+            None if Managed::is_reset(requested.as_ref()) => None,
+            None => match requested {
+                Some(r) if Managed::decode(Some(&r)).is_some_and(|m| !m.entries.is_empty()) => Some(r),
+                _ => stored.cloned(),
+            },
         };
-        Ok(())
+        let Ok(comparison) = typed::compare_objects(old, result, Schema::root(info)) else {
+            return set_managed(result, base);
+        };
+        let api_version = info.api_version();
+        let writer = Writer { manager: manager_of(req), api_version: &api_version, subresource };
+        let mut entries = match base {
+            Some(Value::Array(entries)) => entries,
+            _ => Vec::new(),
+        };
+        let now = || self.clock.now_rfc3339();
+        managed::record_update(&mut entries, comparison, &writer, reset_of(info, sub), now);
+        set_managed(result, (!entries.is_empty()).then_some(Value::Array(entries)))
     }
 
     /// Checks an apply configuration: a field manager, a matching type, no managed fields, and for

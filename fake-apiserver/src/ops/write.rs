@@ -112,12 +112,12 @@ impl State {
             self.admit_namespace(info, req.namespace.as_deref().unwrap_or_default())?;
         }
         // The field manager runs before the strategy sets status and server-side metadata.
+        let now = self.clock.now_rfc3339();
         let managed = match applied {
-            Some(managed) => Some(managed),
-            None => self.created_ownership(info, req, &object),
+            Some(managed) => managed.encode(),
+            None => self.created_ownership(info, req, &object, &now),
         };
         let uid = self.new_uid();
-        let now = self.clock.now_rfc3339();
         let meta = metadata_mut(&mut object)?;
         for field in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"] {
             meta.remove(field);
@@ -131,7 +131,7 @@ impl State {
         }
         prepare_status_on_create(info, &mut object);
         normalize_metadata(&mut object);
-        if let Some(fields) = managed.and_then(|m| m.encode()) {
+        if let Some(fields) = managed {
             metadata_mut(&mut object)?.insert("managedFields".into(), fields);
         }
         validate_custom(info, &object, &name)?;
@@ -237,7 +237,8 @@ impl State {
             return Err(ApiError::BadRequest("the object provided is not a JSON object".to_owned()));
         }
         check_type(info, &mut new)?;
-        let requested_managed = new["metadata"].get("managedFields").cloned();
+        let requested_managed =
+            new.get_mut("metadata").and_then(Value::as_object_mut).and_then(|m| m.remove("managedFields"));
         let name = current.name().to_owned();
         match new["metadata"]["resourceVersion"].as_str().filter(|rv| !rv.is_empty()) {
             Some(rv) if rv != current.resource_version().to_string() => {
@@ -282,7 +283,6 @@ impl State {
                 "generation",
                 "namespace",
                 "name",
-                "managedFields",
             ] {
                 match old["metadata"].get(field) {
                     Some(v) => meta.insert(field.to_owned(), v.clone()),
@@ -295,7 +295,21 @@ impl State {
         result["metadata"]["resourceVersion"] = Value::String(current.resource_version().to_string());
         normalize_metadata(&mut result);
         if sub.is_none() {
-            self.validate_meta(info, &result, &name)?;
+            // Stored metadata was valid when written: validation only reruns when a validated field
+            // changed (it is a pure function of these fields).
+            const VALIDATED: [&str; 8] = [
+                "generateName",
+                "name",
+                "namespace",
+                "generation",
+                "labels",
+                "annotations",
+                "ownerReferences",
+                "finalizers",
+            ];
+            if VALIDATED.iter().any(|f| old["metadata"].get(*f) != result["metadata"].get(*f)) {
+                self.validate_meta(info, &result, &name)?;
+            }
             if current.is_deleting() {
                 let added: Vec<&str> = result["metadata"]["finalizers"]
                     .as_array()
@@ -326,7 +340,7 @@ impl State {
             }
         }
         validate_custom(info, &result, &name)?;
-        self.record_ownership(info, req, old, &mut result, ownership, requested_managed.as_ref(), sub)?;
+        self.record_ownership(info, req, old, &mut result, ownership, requested_managed, sub)?;
         if result == *old {
             return Ok(current.clone());
         }
@@ -609,17 +623,16 @@ fn prepare_status_on_create(info: &ResourceInfo, object: &mut Value) {
 
 /// Whether anything outside `metadata` (and outside `status` when it is a subresource) changed.
 fn spec_changed(info: &ResourceInfo, old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| -> Value {
-        let mut v = v.clone();
-        if let Some(map) = v.as_object_mut() {
-            map.remove("metadata");
-            if info.status || !info.is_custom() {
-                map.remove("status");
-            }
-        }
-        v
+    let status_split = info.status || !info.is_custom();
+    let counted = |(key, _): &(&String, &Value)| match key.as_str() {
+        "metadata" => false,
+        "status" => !status_split,
+        _ => true,
     };
-    strip(old) != strip(new)
+    match (old.as_object(), new.as_object()) {
+        (Some(old), Some(new)) => !old.iter().filter(counted).eq(new.iter().filter(counted)),
+        _ => old != new,
+    }
 }
 
 fn set_or_remove(object: &mut Value, field: &str, value: Option<Value>) {

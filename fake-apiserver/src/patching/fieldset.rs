@@ -171,6 +171,57 @@ impl FieldSet {
     }
 }
 
+/// Whether a `FieldsV1` node (not the root) is itself a member.
+fn encoded_member(node: &Map<String, Value>) -> bool {
+    node.is_empty() || node.contains_key(".")
+}
+
+/// Whether a `FieldsV1` node has deeper paths.
+fn encoded_children(node: &Map<String, Value>) -> bool {
+    node.keys().any(|k| k != ".")
+}
+
+/// Removes the paths of `set` from a `FieldsV1` node in place (the stored encoding, so the hot
+/// update path neither decodes nor re-encodes whole entries); `root` for the top of `fieldsV1`.
+/// Returns whether the node is left empty and must go.
+pub(crate) fn difference_in_place(node: &mut Map<String, Value>, set: &FieldSet, root: bool) -> bool {
+    let member = !root && encoded_member(node) && !set.member;
+    for (element, sub) in &set.children {
+        if let Some(Value::Object(child)) = node.get_mut(element)
+            && difference_in_place(child, sub, false)
+        {
+            node.remove(element);
+        }
+    }
+    if encoded_children(node) {
+        if member {
+            node.entry(".").or_insert_with(|| Value::Object(Map::new()));
+        } else {
+            node.remove(".");
+        }
+        false
+    } else {
+        node.clear();
+        !member
+    }
+}
+
+/// Adds the paths of `set` to a `FieldsV1` node in place; `root` for the top of `fieldsV1`.
+pub(crate) fn union_in_place(node: &mut Map<String, Value>, set: &FieldSet, root: bool) {
+    let member = !root && (encoded_member(node) || set.member);
+    for (element, sub) in &set.children {
+        match node.get_mut(element) {
+            Some(Value::Object(child)) => union_in_place(child, sub, false),
+            _ => {
+                node.insert(element.clone(), sub.to_fields_v1());
+            }
+        }
+    }
+    if member && encoded_children(node) {
+        node.entry(".").or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
 /// The element for the field `name` of an object.
 pub(crate) fn field_element(name: &str) -> String {
     let mut element = String::with_capacity(name.len() + 2);
@@ -258,6 +309,29 @@ mod tests {
             r#".spec.containers[name="app"].image"#
         );
         assert_eq!(render_path(&["f:metadata", "f:finalizers", r#"v:"a""#]), r#".metadata.finalizers[="a"]"#);
+    }
+
+    #[test]
+    fn in_place_operations_on_fields_v1_match_the_tree_operations() {
+        let cases = [
+            (json!({"f:data": {".": {}, "f:a": {}, "f:b": {}}}), json!({"f:data": {"f:a": {}}})),
+            (json!({"f:data": {".": {}, "f:a": {}}}), json!({"f:data": {".": {}, "f:a": {}}})),
+            (json!({"f:spec": {"f:x": {}}}), json!({"f:spec": {".": {}, "f:x": {"f:y": {}}}})),
+            (json!({"f:spec": {}}), json!({"f:spec": {"f:x": {}}})),
+        ];
+        for (a, b) in cases {
+            let (sa, sb) = (set(&a), set(&b));
+            let mut expected = sa.clone();
+            expected.difference(&sb);
+            let mut encoded = a.as_object().unwrap().clone();
+            difference_in_place(&mut encoded, &sb, true);
+            assert_eq!(Value::Object(encoded), expected.to_fields_v1(), "{a} - {b}");
+            let mut expected = sa.clone();
+            expected.union(&sb);
+            let mut encoded = a.as_object().unwrap().clone();
+            union_in_place(&mut encoded, &sb, true);
+            assert_eq!(Value::Object(encoded), expected.to_fields_v1(), "{a} + {b}");
+        }
     }
 
     #[test]

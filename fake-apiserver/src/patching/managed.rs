@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::fieldset::{FieldSet, render_path};
+use super::fieldset::{FieldSet, difference_in_place, render_path, union_in_place};
 use super::schema::Schema;
 use super::typed::{self, Comparison, ShapeError};
 
@@ -184,21 +184,11 @@ impl Managed {
 
 /// Drops what no manager may own: server-set metadata, and what the endpoint resets.
 fn restrict(set: &mut FieldSet, reset: Reset) {
-    for path in [
-        &["f:apiVersion"][..],
-        &["f:kind"],
-        &["f:metadata"],
-        &["f:metadata", "f:name"],
-        &["f:metadata", "f:namespace"],
-        &["f:metadata", "f:creationTimestamp"],
-        &["f:metadata", "f:selfLink"],
-        &["f:metadata", "f:uid"],
-        &["f:metadata", "f:clusterName"],
-        &["f:metadata", "f:generation"],
-        &["f:metadata", "f:managedFields"],
-        &["f:metadata", "f:resourceVersion"],
-    ] {
-        set.remove_member(path);
+    set.remove_member(&["f:apiVersion"]);
+    set.remove_member(&["f:kind"]);
+    set.remove_member(&["f:metadata"]);
+    for field in SERVER_METADATA {
+        set.remove_member(&["f:metadata", field]);
     }
     filter(set, reset);
 }
@@ -217,41 +207,127 @@ fn filter_comparison(comparison: &mut Comparison, reset: Reset) {
     filter(&mut comparison.removed, reset);
 }
 
-/// Records an update-like write (create, PUT, non-apply PATCH): the writer owns what it added or
-/// changed, which every other manager loses, and removed fields leave every set. The writer's entry
-/// gets `now` when it took any field.
-pub(crate) fn record_update(
-    managed: &mut Managed,
-    mut comparison: Comparison,
+/// The server-set metadata no manager owns, under `f:metadata`.
+const SERVER_METADATA: [&str; 9] = [
+    "f:name",
+    "f:namespace",
+    "f:creationTimestamp",
+    "f:selfLink",
+    "f:uid",
+    "f:clusterName",
+    "f:generation",
+    "f:managedFields",
+    "f:resourceVersion",
+];
+
+/// [`restrict`] on a `FieldsV1` encoding.
+fn restrict_encoded(fields: &mut Map<String, Value>, reset: Reset) {
+    fields.remove("f:apiVersion");
+    fields.remove("f:kind");
+    if let Some(Value::Object(meta)) = fields.get_mut("f:metadata") {
+        meta.remove(".");
+        for field in SERVER_METADATA {
+            meta.remove(field);
+        }
+        if meta.is_empty() {
+            fields.remove("f:metadata");
+        }
+    }
+    match reset {
+        Reset::Nothing => {}
+        Reset::Status => {
+            fields.remove("f:status");
+        }
+        Reset::AllButStatus => fields.retain(|k, _| k == "f:status"),
+    }
+}
+
+/// One `managedFields` entry as JSON.
+fn entry_json(writer: &Writer<'_>, operation: Operation, time: &str, fields: Value) -> Value {
+    let mut entry = json!({
+        "manager": writer.manager,
+        "operation": operation.as_str(),
+        "apiVersion": writer.api_version,
+        "time": time,
+        "fieldsType": "FieldsV1",
+    });
+    entry["fieldsV1"] = fields;
+    if !writer.subresource.is_empty() {
+        entry["subresource"] = json!(writer.subresource);
+    }
+    entry
+}
+
+/// The `managedFields` of a created object, from the `FieldsV1` of what its creator set
+/// (`typed::created_fields_v1`); `None` when the creator owns nothing.
+pub(crate) fn created(
+    mut fields: Map<String, Value>,
     writer: &Writer<'_>,
     reset: Reset,
     now: &str,
+) -> Option<Value> {
+    restrict_encoded(&mut fields, reset);
+    if fields.is_empty() {
+        return None;
+    }
+    Some(Value::Array(vec![entry_json(writer, Operation::Update, now, Value::Object(fields))]))
+}
+
+/// Records an update-like write (PUT, non-apply PATCH) on the stored `managedFields` list in place:
+/// the writer owns what it added or changed, which every other manager loses, and removed fields
+/// leave every set. The writer's entry gets `now` when it took any field.
+pub(crate) fn record_update(
+    entries: &mut Vec<Value>,
+    mut comparison: Comparison,
+    writer: &Writer<'_>,
+    reset: Reset,
+    now: impl FnOnce() -> String,
 ) {
     filter_comparison(&mut comparison, reset);
-    let mut taken = comparison.changed();
-    for entry in &mut managed.entries {
-        entry.fields.difference(&taken);
-        entry.fields.difference(&comparison.removed);
+    let changed = comparison.changed();
+    if changed.is_empty() && comparison.removed.is_empty() {
+        return;
     }
-    restrict(&mut taken, reset);
-    if !taken.is_empty() {
-        match managed.position(writer, Operation::Update) {
-            Some(i) => {
-                let entry = &mut managed.entries[i];
-                entry.fields.union(&taken);
-                entry.time = Some(now.to_owned());
+    for entry in entries.iter_mut() {
+        if let Some(Value::Object(fields)) = entry.get_mut("fieldsV1") {
+            for set in [&changed, &comparison.removed] {
+                if !set.is_empty() {
+                    difference_in_place(fields, set, true);
+                }
             }
-            None => managed.entries.push(Entry {
-                manager: writer.manager.to_owned(),
-                operation: Operation::Update,
-                api_version: writer.api_version.to_owned(),
-                time: Some(now.to_owned()),
-                subresource: writer.subresource.to_owned(),
-                fields: taken,
-            }),
         }
     }
-    managed.entries.retain(|e| !e.fields.is_empty());
+    let mut taken = changed;
+    restrict(&mut taken, reset);
+    if !taken.is_empty() {
+        let now = now();
+        let own = entries.iter_mut().find(|e| {
+            let text = |key: &str| e.get(key).and_then(Value::as_str).unwrap_or_default();
+            text("operation") == "Update"
+                && text("manager") == writer.manager
+                && text("apiVersion") == writer.api_version
+                && text("subresource") == writer.subresource
+        });
+        match own {
+            Some(entry) => {
+                if let Some(Value::Object(fields)) = entry.get_mut("fieldsV1") {
+                    union_in_place(fields, &taken, true);
+                } else {
+                    entry["fieldsV1"] = taken.to_fields_v1();
+                }
+                entry["time"] = json!(now);
+            }
+            None => entries.push(entry_json(writer, Operation::Update, &now, taken.to_fields_v1())),
+        }
+    }
+    entries.retain(|e| e.get("fieldsV1").and_then(Value::as_object).is_some_and(|f| !f.is_empty()));
+    let key = |e: &Value| {
+        let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        (text("operation"), text("time"), text("manager"), text("apiVersion"), text("subresource"))
+    };
+    if entries.len() > 1 {
+        entries.sort_by_cached_key(key);
+    }
 }
 
 /// Why an apply failed.
@@ -382,7 +458,9 @@ pub(crate) fn apply(
 mod tests {
     use super::*;
 
-    const CM: Schema<'static> = Schema::Struct("io.k8s.api.core.v1.ConfigMap");
+    fn cm() -> Schema<'static> {
+        Schema::built_in("io.k8s.api.core.v1.ConfigMap")
+    }
 
     fn writer(manager: &str) -> Writer<'_> {
         Writer { manager, api_version: "v1", subresource: "" }
@@ -390,16 +468,18 @@ mod tests {
 
     #[test]
     fn an_update_takes_changed_fields_from_other_managers() {
-        let mut managed = Managed::default();
         let old = json!({});
         let new = json!({"data": {"a": "1", "b": "1"}});
-        let c = typed::compare(Some(&old), Some(&new), CM).unwrap();
-        record_update(&mut managed, c, &writer("one"), Reset::Nothing, "t1");
+        let fields = typed::created_fields_v1(&new, &old, cm()).unwrap();
+        let Some(Value::Array(mut entries)) = created(fields, &writer("one"), Reset::Nothing, "t1") else {
+            panic!("the creator owns fields");
+        };
         let newer = json!({"data": {"a": "2", "b": "1"}});
-        let c = typed::compare(Some(&new), Some(&newer), CM).unwrap();
-        record_update(&mut managed, c, &writer("two"), Reset::Nothing, "t2");
-        assert_eq!(managed.entries[0].fields.to_fields_v1(), json!({"f:data": {".": {}, "f:b": {}}}));
-        assert_eq!(managed.entries[1].fields.to_fields_v1(), json!({"f:data": {"f:a": {}}}));
+        let c = typed::compare(Some(&new), Some(&newer), cm()).unwrap();
+        record_update(&mut entries, c, &writer("two"), Reset::Nothing, || "t2".to_owned());
+        assert_eq!(entries[0]["fieldsV1"], json!({"f:data": {".": {}, "f:b": {}}}));
+        assert_eq!(entries[1]["fieldsV1"], json!({"f:data": {"f:a": {}}}));
+        assert_eq!(entries[1]["time"], "t2");
     }
 
     #[test]
@@ -411,7 +491,7 @@ mod tests {
             &mut managed,
             &writer("one"),
             false,
-            CM,
+            cm(),
             Reset::Nothing,
             "t",
         )
@@ -422,7 +502,7 @@ mod tests {
             &mut managed.clone(),
             &writer("two"),
             false,
-            CM,
+            cm(),
             Reset::Nothing,
             "t",
         )
@@ -434,7 +514,7 @@ mod tests {
             &mut managed,
             &writer("two"),
             false,
-            CM,
+            cm(),
             Reset::Nothing,
             "t",
         )
@@ -444,21 +524,48 @@ mod tests {
     }
 
     #[test]
+    fn applying_to_an_object_without_managed_fields_gives_its_fields_to_before_first_apply() {
+        let mut managed = Managed::default();
+        let live = json!({"data": {"a": "1"}});
+        let err = apply(
+            Some(&live),
+            &json!({"data": {"a": "2"}}),
+            &mut managed,
+            &writer("ap"),
+            false,
+            cm(),
+            Reset::Nothing,
+            "t",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ApplyError::Conflicts(vec![("\"before-first-apply\" using v1".into(), ".data.a".into())])
+        );
+    }
+
+    #[test]
     fn encoding_sorts_apply_entries_first_and_round_trips() {
         let mut managed = Managed::default();
-        let c = typed::compare(Some(&json!({})), Some(&json!({"data": {"a": "1"}})), CM).unwrap();
-        record_update(&mut managed, c, &writer("up"), Reset::Nothing, "t1");
         apply(
-            Some(&json!({"data": {"a": "1"}})),
+            None,
             &json!({"data": {"b": "2"}}),
             &mut managed,
             &writer("ap"),
             false,
-            CM,
+            cm(),
             Reset::Nothing,
             "t2",
         )
         .unwrap();
+        managed.entries.push(Entry {
+            manager: "up".into(),
+            operation: Operation::Update,
+            api_version: "v1".into(),
+            time: Some("t1".into()),
+            subresource: String::new(),
+            fields: FieldSet::member(),
+        });
         let encoded = managed.encode().unwrap();
         assert_eq!(encoded[0]["operation"], "Apply");
         assert_eq!(encoded[1]["operation"], "Update");

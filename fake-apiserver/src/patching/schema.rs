@@ -6,10 +6,12 @@
 //! Without a schema (undescribed fields, `x-kubernetes-preserve-unknown-fields`) the real server's
 //! "deduced" type applies: objects are maps owned key by key, lists are atomic.
 
+use std::cell::RefCell;
+
 use serde_json::Value;
 
 use super::smp_schema::FieldSchema;
-use super::ssa_schema;
+use super::ssa_schema::{self, TypeFields};
 use crate::resources::{Origin, ResourceInfo};
 
 /// The OpenAPI name of `ObjectMeta`, which every resource's `metadata` is.
@@ -22,8 +24,8 @@ pub(crate) enum Schema<'a> {
     Deduced,
     /// Owned and replaced as a whole.
     Atomic,
-    /// A built-in struct (OpenAPI definition name).
-    Struct(&'static str),
+    /// A built-in struct, with its fields looked up once.
+    Struct(TypeFields),
     /// A built-in map, owned key by key; the value type when values are structs.
     Map(Option<&'static str>),
     /// A built-in list merged by keys.
@@ -74,10 +76,15 @@ impl<'a> Keys<'a> {
 }
 
 impl<'a> Schema<'a> {
+    /// The built-in type named `type_name` (an OpenAPI definition name).
+    pub(crate) fn built_in(type_name: &'static str) -> Schema<'static> {
+        of_type(type_name)
+    }
+
     /// The schema of a whole object of this resource.
     pub(crate) fn root(info: &'a ResourceInfo) -> Schema<'a> {
         match &info.origin {
-            Origin::BuiltIn { openapi } => Schema::Struct(openapi),
+            Origin::BuiltIn { openapi } => Schema::built_in(openapi),
             Origin::Custom { schema, .. } => Schema::CrdRoot(schema.as_deref().unwrap_or(&Value::Null)),
         }
     }
@@ -106,9 +113,9 @@ impl<'a> Schema<'a> {
     /// field) rather than a map key.
     pub(crate) fn child(self, key: &str) -> (Schema<'a>, bool) {
         match self {
-            Schema::Struct(type_name) => (from_field(ssa_schema::field(type_name, key)), true),
+            Schema::Struct(fields) => (from_field(fields.field(key)), true),
             Schema::Map(value) => (value.map_or(Schema::Deduced, of_type), false),
-            Schema::CrdRoot(_) if key == "metadata" => (Schema::Struct(OBJECT_META), true),
+            Schema::CrdRoot(_) if key == "metadata" => (Schema::built_in(OBJECT_META), true),
             Schema::CrdRoot(_) if key == "apiVersion" || key == "kind" => (Schema::Atomic, true),
             Schema::Crd(node) | Schema::CrdRoot(node) => {
                 if let Some(property) = node.get("properties").and_then(|p| p.get(key)) {
@@ -152,9 +159,33 @@ fn from_field(field: Option<FieldSchema>) -> Schema<'static> {
     }
 }
 
-/// A built-in struct type, atomic or not.
+/// A built-in struct type, atomic or not. Every write walks `ObjectMeta` and a few other types,
+/// whose long names cost several binary searches to resolve, so each thread keeps the last ones it
+/// resolved, keyed by the address of the generated tables' static names.
 fn of_type(type_name: &'static str) -> Schema<'static> {
-    if ssa_schema::is_atomic(type_name) { Schema::Atomic } else { Schema::Struct(type_name) }
+    thread_local! {
+        static RESOLVED: RefCell<Vec<((usize, usize), Schema<'static>)>> = const { RefCell::new(Vec::new()) };
+    }
+    let resolve = || {
+        if ssa_schema::is_atomic(type_name) {
+            Schema::Atomic
+        } else {
+            Schema::Struct(ssa_schema::type_fields(type_name))
+        }
+    };
+    let key = (type_name.as_ptr() as usize, type_name.len());
+    RESOLVED.with(|resolved| {
+        let Ok(mut resolved) = resolved.try_borrow_mut() else { return resolve() };
+        if let Some((_, schema)) = resolved.iter().find(|(k, _)| *k == key) {
+            return *schema;
+        }
+        let schema = resolve();
+        if resolved.len() >= 64 {
+            resolved.clear();
+        }
+        resolved.push((key, schema));
+        schema
+    })
 }
 
 /// How a CRD schema node walks a value.
@@ -190,13 +221,13 @@ mod tests {
 
     #[test]
     fn built_in_containers_merge_by_name_and_selectors_are_atomic() {
-        let spec = Schema::Struct("io.k8s.api.core.v1.PodSpec");
+        let spec = Schema::built_in("io.k8s.api.core.v1.PodSpec");
         let (containers, declared) = spec.child("containers");
         assert!(declared);
         assert!(matches!(containers.kind(&json!([])), Kind::ListMap(keys) if keys.names() == ["name"]));
-        let deployment = Schema::Struct("io.k8s.api.apps.v1.DeploymentSpec");
+        let deployment = Schema::built_in("io.k8s.api.apps.v1.DeploymentSpec");
         assert!(matches!(deployment.child("selector").0.kind(&json!({})), Kind::Leaf));
-        let ports = Schema::Struct("io.k8s.api.core.v1.Container").child("ports").0;
+        let ports = Schema::built_in("io.k8s.api.core.v1.Container").child("ports").0;
         assert!(
             matches!(ports.kind(&json!([])), Kind::ListMap(keys) if keys.names() == ["containerPort", "protocol"])
         );

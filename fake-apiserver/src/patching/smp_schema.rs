@@ -36,18 +36,28 @@ use FieldSchema::{ListAtomic, ListMap, ListSet, MapAtomic, MapGranular, Object};
 /// The schema of `json_field` in the built-in type `type_name` (an OpenAPI definition name such as
 /// `io.k8s.api.core.v1.PodSpec`), or `None` if the type or the field is not described.
 pub(crate) fn field(type_name: &str, json_field: &str) -> Option<FieldSchema> {
-    let Ok(t) = TYPES.binary_search_by(|(name, _)| (*name).cmp(type_name)) else {
-        return None;
-    };
-    let fields = TYPES[t].1;
-    let Ok(f) = fields.binary_search_by(|(name, _)| (*name).cmp(json_field)) else {
-        return None;
-    };
+    find(fields_of(type_name), json_field)
+}
+
+/// The described fields of one type, sorted by JSON name.
+pub(crate) type Fields = &'static [(&'static str, FieldSchema)];
+
+/// The described fields of the built-in type `type_name` (none if it is not described).
+pub(crate) fn fields_of(type_name: &str) -> Fields {
+    match TYPES.binary_search_by(|(name, _)| (*name).cmp(type_name)) {
+        Ok(t) => TYPES[t].1,
+        Err(_) => &[],
+    }
+}
+
+/// The schema of `json_field` among `fields`.
+pub(crate) fn find(fields: Fields, json_field: &str) -> Option<FieldSchema> {
+    let f = fields.binary_search_by(|(name, _)| (*name).cmp(json_field)).ok()?;
     Some(fields[f].1)
 }
 
 /// Per type (sorted by name): its described fields (sorted by JSON name).
-type Table = &'static [(&'static str, &'static [(&'static str, FieldSchema)])];
+type Table = &'static [(&'static str, Fields)];
 
 #[rustfmt::skip]
 static TYPES: Table = &[

@@ -9,7 +9,7 @@
 //! strategic merge patch replaces them, list maps with several keys, atomic maps, and fields whose type
 //! is atomic (`+structType=atomic`, shown as [`FieldSchema::MapAtomic`]).
 
-use super::smp_schema::{self, FieldSchema};
+use super::smp_schema::{self, FieldSchema, Fields};
 
 #[allow(unused_imports)]
 use FieldSchema::{ListAtomic, ListMap, ListSet, MapAtomic, MapGranular, Object};
@@ -17,12 +17,32 @@ use FieldSchema::{ListAtomic, ListMap, ListSet, MapAtomic, MapGranular, Object};
 /// How server-side apply treats `json_field` of the built-in type `type_name`, or `None` for scalars,
 /// opaque values and undescribed fields.
 pub(crate) fn field(type_name: &str, json_field: &str) -> Option<FieldSchema> {
-    if let Ok(t) = OVERRIDES.binary_search_by(|(name, _)| (*name).cmp(type_name))
-        && let Ok(f) = OVERRIDES[t].1.binary_search_by(|(name, _)| (*name).cmp(json_field))
-    {
-        return Some(OVERRIDES[t].1[f].1);
+    type_fields(type_name).field(json_field)
+}
+
+/// The fields of one built-in type for server-side apply, looked up once per type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TypeFields {
+    /// Where apply differs from strategic merge patch.
+    overrides: Fields,
+    /// The strategic-merge-patch table's fields.
+    fields: Fields,
+}
+
+impl TypeFields {
+    /// How server-side apply treats `json_field` of this type.
+    pub(crate) fn field(self, json_field: &str) -> Option<FieldSchema> {
+        smp_schema::find(self.overrides, json_field).or_else(|| smp_schema::find(self.fields, json_field))
     }
-    smp_schema::field(type_name, json_field)
+}
+
+/// The fields of the built-in type `type_name` (none when it is not described).
+pub(crate) fn type_fields(type_name: &str) -> TypeFields {
+    let overrides = match OVERRIDES.binary_search_by(|(name, _)| (*name).cmp(type_name)) {
+        Ok(t) => OVERRIDES[t].1,
+        Err(_) => &[],
+    };
+    TypeFields { overrides, fields: smp_schema::fields_of(type_name) }
 }
 
 /// Whether values of the built-in type are owned and replaced as a whole (`+structType=atomic`).
@@ -31,7 +51,7 @@ pub(crate) fn is_atomic(type_name: &str) -> bool {
 }
 
 /// Per type (sorted by name): the fields whose apply granularity differs (sorted by JSON name).
-type Table = &'static [(&'static str, &'static [(&'static str, FieldSchema)])];
+type Table = &'static [(&'static str, Fields)];
 
 #[rustfmt::skip]
 static OVERRIDES: Table = &[

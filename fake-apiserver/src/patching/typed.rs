@@ -158,8 +158,61 @@ impl Comparison {
 
 /// Compares two versions of a value (either may be absent).
 pub(crate) fn compare(old: Option<&Value>, new: Option<&Value>, schema: Schema<'_>) -> Result<Comparison> {
+    compare_skipping(old, new, schema, None)
+}
+
+/// Compares two versions of a whole object, leaving out `metadata.managedFields`, which no one owns
+/// and which the write recomputes.
+pub(crate) fn compare_objects(old: &Value, new: &Value, schema: Schema<'_>) -> Result<Comparison> {
+    let mut out = Comparison::default();
+    let (Some(old_map), Some(new_map)) = (old.as_object(), new.as_object()) else {
+        return compare(Some(old), Some(new), schema);
+    };
+    for (key, old_child, new_child) in pairs(old_map, new_map) {
+        let skip = (key == "metadata").then_some("managedFields");
+        if skip.is_none() && old_child == new_child {
+            continue;
+        }
+        let element = field_element(key);
+        let child =
+            compare_skipping(old_child, new_child, schema.child(key).0, skip).map_err(|e| e.at(&element))?;
+        out.attach(&element, child);
+    }
+    Ok(out)
+}
+
+/// The members of two objects side by side, in key order (a merge of the two sorted maps).
+fn pairs<'v>(
+    old: &'v Map<String, Value>,
+    new: &'v Map<String, Value>,
+) -> impl Iterator<Item = (&'v String, Option<&'v Value>, Option<&'v Value>)> {
+    let mut old = old.iter().peekable();
+    let mut new = new.iter().peekable();
+    std::iter::from_fn(move || match (old.peek(), new.peek()) {
+        (None, None) => None,
+        (Some(_), None) => old.next().map(|(k, v)| (k, Some(v), None)),
+        (None, Some(_)) => new.next().map(|(k, v)| (k, None, Some(v))),
+        (Some((a, _)), Some((b, _))) => match a.cmp(b) {
+            std::cmp::Ordering::Less => old.next().map(|(k, v)| (k, Some(v), None)),
+            std::cmp::Ordering::Greater => new.next().map(|(k, v)| (k, None, Some(v))),
+            std::cmp::Ordering::Equal => {
+                let (k, v) = old.next()?;
+                new.next().map(|(_, w)| (k, Some(v), Some(w)))
+            }
+        },
+    })
+}
+
+/// [`compare`], leaving out the member `skip` of the objects compared at this level.
+fn compare_skipping(
+    old: Option<&Value>,
+    new: Option<&Value>,
+    schema: Schema<'_>,
+    skip: Option<&str>,
+) -> Result<Comparison> {
     let mut out = Comparison::default();
     if let (Some(old), Some(new)) = (old, new)
+        && skip.is_none()
         && old == new
     {
         return Ok(out);
@@ -175,11 +228,12 @@ pub(crate) fn compare(old: Option<&Value>, new: Option<&Value>, schema: Schema<'
             let empty = Map::new();
             let old_map = old.and_then(Value::as_object).unwrap_or(&empty);
             let new_map = new.and_then(Value::as_object).unwrap_or(&empty);
-            let keys: BTreeSet<&String> = old_map.keys().chain(new_map.keys()).collect();
-            for key in keys {
+            for (key, old_child, new_child) in pairs(old_map, new_map) {
+                if old_child == new_child || skip == Some(key.as_str()) {
+                    continue;
+                }
                 let element = field_element(key);
-                let child = compare(old_map.get(key), new_map.get(key), schema.child(key).0)
-                    .map_err(|e| e.at(&element))?;
+                let child = compare(old_child, new_child, schema.child(key).0).map_err(|e| e.at(&element))?;
                 out.attach(&element, child);
             }
         }
@@ -216,6 +270,78 @@ pub(crate) fn compare(old: Option<&Value>, new: Option<&Value>, schema: Schema<'
         _ => {}
     }
     Ok(out)
+}
+
+/// The `FieldsV1` of everything a create sets (what [`compare`] finds added to `zero`, the kind's
+/// zero value), built directly: the hot path of every create.
+pub(crate) fn created_fields_v1(
+    value: &Value,
+    zero: &Value,
+    schema: Schema<'_>,
+) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    added_into(value, Some(zero), schema, &mut out)?;
+    Ok(out)
+}
+
+/// Fills `out` (the node of `value`) with the encoding of what `value` adds to `zero`.
+fn added_into(
+    value: &Value,
+    zero: Option<&Value>,
+    schema: Schema<'_>,
+    out: &mut Map<String, Value>,
+) -> Result<()> {
+    let kind = schema.kind(value);
+    match (kind, value) {
+        (Kind::Object, Value::Object(map)) => {
+            for (key, child) in map {
+                let zero_child = zero.and_then(|z| z.get(key));
+                if zero_child == Some(child) {
+                    continue;
+                }
+                let element = field_element(key);
+                let mut node = Map::new();
+                let child_schema = schema.child(key).0;
+                let member = match zero_child {
+                    None => true,
+                    Some(z) => {
+                        let same_shape =
+                            (z.is_object() && child.is_object()) || (z.is_array() && child.is_array());
+                        !same_shape || matches!(child_schema.kind(child), Kind::Leaf)
+                    }
+                };
+                if member {
+                    added_into(child, None, child_schema, &mut node).map_err(|e| e.at(&element))?;
+                } else {
+                    added_into(child, zero_child, child_schema, &mut node).map_err(|e| e.at(&element))?;
+                }
+                if node.is_empty() && !member {
+                    continue;
+                }
+                if member && !node.is_empty() {
+                    node.insert(".".to_owned(), Value::Object(Map::new()));
+                }
+                out.insert(element, Value::Object(node));
+            }
+        }
+        (Kind::ListMap(_) | Kind::Set, Value::Array(items)) => {
+            let item_schema = schema.item();
+            for (i, item) in items.iter().enumerate() {
+                let element = item_element(kind, item, i)?;
+                if out.contains_key(&element) {
+                    continue;
+                }
+                let mut node = Map::new();
+                added_into(item, None, item_schema, &mut node).map_err(|e| e.at(&element))?;
+                if !node.is_empty() {
+                    node.insert(".".to_owned(), Value::Object(Map::new()));
+                }
+                out.insert(element, Value::Object(node));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Merges an applied configuration into the live value (structured-merge-diff's `Merge` with the
@@ -376,13 +502,13 @@ mod tests {
 
     use super::*;
 
-    const DEPLOYMENT: Schema<'static> = Schema::Struct("io.k8s.api.apps.v1.Deployment");
+    const DEPLOYMENT: &str = "io.k8s.api.apps.v1.Deployment";
 
     #[test]
     fn field_set_of_an_apply_owns_leaves_items_and_map_keys_but_not_struct_fields() {
         let config = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "x"}},
             "template": {"spec": {"containers": [{"name": "app", "image": "nginx"}]}}}});
-        let set = field_set(&config, DEPLOYMENT).unwrap();
+        let set = field_set(&config, Schema::built_in(DEPLOYMENT)).unwrap();
         assert_eq!(
             set.to_fields_v1(),
             json!({"f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:replicas": {}, "f:selector": {},
@@ -394,7 +520,7 @@ mod tests {
     fn comparison_marks_added_subtrees_and_modified_leaves() {
         let old = json!({"data": {"a": "1"}});
         let new = json!({"data": {"a": "2", "b": "3"}, "metadata": {"labels": {"x": "y"}}});
-        let c = compare(Some(&old), Some(&new), Schema::Struct("io.k8s.api.core.v1.ConfigMap")).unwrap();
+        let c = compare(Some(&old), Some(&new), Schema::built_in("io.k8s.api.core.v1.ConfigMap")).unwrap();
         assert_eq!(c.modified.to_fields_v1(), json!({"f:data": {"f:a": {}}}));
         assert_eq!(
             c.added.to_fields_v1(),
@@ -404,8 +530,20 @@ mod tests {
     }
 
     #[test]
+    fn created_fields_v1_is_what_compare_finds_added_to_the_zero_value() {
+        let schema = Schema::built_in(DEPLOYMENT);
+        let zero = json!({"spec": {}, "status": {}});
+        let object = json!({"metadata": {"name": "x", "labels": {"a": "b"}}, "spec": {"replicas": 1,
+            "selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]}}},
+            "status": {}});
+        let compared = compare(Some(&zero), Some(&object), schema).unwrap();
+        let direct = created_fields_v1(&object, &zero, schema).unwrap();
+        assert_eq!(Value::Object(direct), compared.changed().to_fields_v1());
+    }
+
+    #[test]
     fn merge_keeps_live_list_map_items_and_merges_applied_ones_by_key() {
-        let schema = Schema::Struct("io.k8s.api.core.v1.PodSpec");
+        let schema = Schema::built_in("io.k8s.api.core.v1.PodSpec");
         let live = json!({"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "1"}]});
         let config = json!({"containers": [{"name": "b", "image": "2"}, {"name": "c", "image": "3"}]});
         let merged = merge(Some(&live), &config, schema).unwrap();
@@ -417,7 +555,7 @@ mod tests {
 
     #[test]
     fn duplicate_keys_in_an_applied_list_are_an_error_naming_the_path() {
-        let schema = Schema::Struct("io.k8s.api.core.v1.PodSpec");
+        let schema = Schema::built_in("io.k8s.api.core.v1.PodSpec");
         let config = json!({"containers": [{"name": "a"}, {"name": "a"}]});
         let err = field_set(&config, schema).unwrap_err();
         assert_eq!(err.to_string(), ".containers: duplicate entries for key [name=\"a\"]");
@@ -425,7 +563,7 @@ mod tests {
 
     #[test]
     fn prune_removes_dropped_fields_unless_owned() {
-        let schema = Schema::Struct("io.k8s.api.core.v1.ConfigMap");
+        let schema = Schema::built_in("io.k8s.api.core.v1.ConfigMap");
         let mut value = json!({"data": {"a": "1", "b": "2"}});
         let last = FieldSet::from_fields_v1(&json!({"f:data": {"f:a": {}, "f:b": {}}})).unwrap();
         let owned = FieldSet::from_fields_v1(&json!({"f:data": {"f:b": {}}})).unwrap();
