@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) live_body: Option<watch::Receiver<Arc<Value>>>,
     /// Whether the handler is a daemon.
     pub(crate) daemon: bool,
+    /// A changing handler's sub-handlers.
+    pub(crate) children: Option<Arc<crate::execution::subhandlers::Children>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -184,6 +186,69 @@ impl Context {
 
     pub(crate) fn rt(&self) -> &Runtime {
         &self.inner.rt
+    }
+
+    pub(crate) fn children(&self) -> Option<&Arc<crate::execution::subhandlers::Children>> {
+        self.inner.children.as_ref()
+    }
+
+    /// A sub-handler's context: the parent's, with the child's id and history.
+    pub(crate) fn for_child(&self, id: HandlerId, retry: u32, started: Timestamp, runtime: Duration) -> Self {
+        let i = &self.inner;
+        Self::from_inner(Inner {
+            resource: i.resource.clone(),
+            body: i.body.clone(),
+            reason: i.reason,
+            event_type: i.event_type,
+            old: i.old.clone(),
+            new: i.new.clone(),
+            diff: i.diff.clone(),
+            id,
+            retry,
+            started,
+            runtime,
+            patch: i.patch.clone(),
+            memo: i.memo.clone(),
+            rt: i.rt.clone(),
+            stopped: i.stopped.clone(),
+            live_body: i.live_body.clone(),
+            daemon: false,
+            children: None,
+        })
+    }
+
+    /// Runs sub-handlers (Kopf's `kopf.execute()`), each with its own progress under
+    /// `<handler>/<child>`: one pending child per call; `Ok` once all have succeeded, otherwise an
+    /// error that retries this handler (after the soonest child delay) — return it with `?`.
+    /// Finished children are not run again, also after a restart. Only in changing handlers.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use kopf::{Body, Context, HandlerError, Operator, Subhandler};
+    /// let operator = Operator::new()
+    ///     .on_create(|obj: Arc<Body>, ctx: Context| async move {
+    ///         let items: Vec<String> = obj["spec"]["items"].as_array().into_iter().flatten()
+    ///             .filter_map(|i| i.as_str().map(str::to_owned)).collect();
+    ///         let children = items.into_iter().map(|item| {
+    ///             Subhandler::new(item.clone(), move |ctx: Context| {
+    ///                 let item = item.clone();
+    ///                 async move { ctx.info(format!("item {item}")); Ok::<_, HandlerError>(()) }
+    ///             })
+    ///         });
+    ///         ctx.execute(children).await
+    ///     })
+    ///     .resource("kopfexamples.kopf.dev");
+    /// assert!(operator.check().is_ok());
+    /// ```
+    ///
+    /// # Errors
+    /// A temporary error while children are pending; a permanent one if any failed for good or
+    /// outside a changing handler.
+    pub async fn execute(
+        &self,
+        children: impl IntoIterator<Item = crate::execution::subhandlers::Subhandler>,
+    ) -> Result<(), crate::HandlerError> {
+        crate::execution::subhandlers::execute(self, children.into_iter().collect()).await
     }
 
     pub(crate) fn is_daemon(&self) -> bool {

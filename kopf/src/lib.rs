@@ -70,6 +70,7 @@ pub use engines::indexing::Index;
 pub use engines::stopping::{StopReason, Stopped};
 pub use error::{ErrorsMode, HandlerError, OperatorError, RegistrationError};
 pub use login::{LoginError, LoginOptions, SERVICE_ACCOUNT_DIR, login};
+pub use execution::subhandlers::Subhandler;
 pub use memo::Memo;
 pub use observe::{Observation, Observer};
 pub use operator::{BlockingFuture, Body, HandlerObject, HandlerOutput, HandlerReturn, Operator, blocking};

@@ -247,6 +247,21 @@ pub(crate) struct Handler {
     pub(crate) location: String,
 }
 
+impl Handler {
+    /// A handler made at run time (a sub-handler): no resource, no filters, default options.
+    pub(crate) fn transient(id: HandlerId, invoker: Invoker) -> Self {
+        Self {
+            id,
+            kind: Kind::Changing(Changing::Create),
+            selector: None,
+            filters: Filters::default(),
+            options: Options::default(),
+            invoker,
+            location: "sub-handler".to_owned(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Handler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handler")

@@ -226,6 +226,7 @@ impl Shared {
             stopped: stopped.for_attempt(),
             live_body: Some(self.body.clone()),
             daemon: matches!(self.handler.kind, Kind::Daemon(_)),
+            children: None,
         })
     }
 

@@ -7,6 +7,7 @@
 pub(crate) mod application;
 pub(crate) mod posting;
 pub(crate) mod progression;
+pub(crate) mod subhandlers;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -94,6 +94,7 @@ fn context(
         stopped: crate::engines::stopping::Stopped::never(),
         live_body: None,
         daemon: false,
+        children: part.children,
     })
 }
 
@@ -107,6 +108,7 @@ struct ContextPart<'a> {
     retry: u32,
     started: jiff::Timestamp,
     runtime: Duration,
+    children: Option<Arc<crate::execution::subhandlers::Children>>,
 }
 
 /// Processes one event (or a retry with the last body).
@@ -165,6 +167,7 @@ pub(crate) async fn process(
                 retry: 0,
                 started: rt.clock.now(),
                 runtime: Duration::ZERO,
+                children: None,
             };
             let ctx = context(rt, scope, memory, &body, &patch, part);
             let attempt = Attempt { retries: 0, runtime: Duration::ZERO };
@@ -215,6 +218,7 @@ pub(crate) async fn process(
                     retry: 0,
                     started: rt.clock.now(),
                     runtime: Duration::ZERO,
+                    children: None,
                 };
                 let ctx = context(rt, scope, memory, &body, &patch, part);
                 let attempt = Attempt { retries: 0, runtime: Duration::ZERO };
@@ -418,6 +422,10 @@ async fn process_changing(
                     None => (old.cloned(), Some(new.clone()), diff.clone()),
                 };
                 let runtime = handler_state.runtime(now);
+                let family = crate::execution::subhandlers::Children::new(
+                    handler.id.clone(),
+                    Some(reason.as_str().to_owned()),
+                );
                 let part = ContextPart {
                     id: &handler.id,
                     reason: Some(reason),
@@ -428,6 +436,7 @@ async fn process_changing(
                     retry: handler_state.retries,
                     started: handler_state.started,
                     runtime,
+                    children: Some(family.clone()),
                 };
                 let ctx = context(rt, scope, memory, body, patch, part);
                 let attempt = Attempt { retries: handler_state.retries, runtime };
@@ -450,6 +459,13 @@ async fn process_changing(
                 });
                 let after = rt.clock.now();
                 state = state.with_outcome(handler.id.as_str(), &outcome, after);
+                let (children, subrefs) = family.take();
+                if !subrefs.is_empty()
+                    && let Some(parent) = state.states.get_mut(handler.id.as_str())
+                {
+                    parent.subrefs = subrefs;
+                }
+                state.states.extend(children);
                 if let Some(result) = &outcome.result {
                     progression::deliver_result(handler.id.as_str(), result, patch);
                 }

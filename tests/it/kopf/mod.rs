@@ -11,4 +11,5 @@ mod handling;
 mod indexes;
 mod posting;
 mod settling;
+mod subhandlers;
 mod timers;
