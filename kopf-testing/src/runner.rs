@@ -264,6 +264,12 @@ impl Runner {
             clock: Some(self.clock),
             activity: Some(self.activity.clone()),
             observer: Some(Arc::new(self.timeline.clone())),
+            // Login handlers are called (and again after 401s), but the fake needs no credentials:
+            // the operator keeps talking through the runner's adapter.
+            connect: Some(Arc::new({
+                let client = self.client.clone();
+                move |_info: &kopf::ConnectionInfo| Ok(client.clone())
+            })),
         };
         let mut running = self
             .operator
@@ -273,6 +279,14 @@ impl Runner {
         running.ready().await;
         self.running = Some(running);
         self.timeline.record("runner", "operator started");
+    }
+
+    /// The operator's probe values (Kopf's liveness endpoint), by probe handler id.
+    pub async fn probe(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        match &self.running {
+            Some(running) => running.probe().await,
+            None => std::collections::BTreeMap::new(),
+        }
     }
 
     /// The fake cluster, for the test's own reads and writes.

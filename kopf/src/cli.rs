@@ -96,16 +96,21 @@ pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError>
     if let Err(errors) = operator.check() {
         return Err(OperatorError::Registration(errors));
     }
-    let login_options = LoginOptions {
-        context: cli.context.clone(),
-        service_account_dir: Some(cli.service_account_dir.clone()),
+    // Login handlers, if any, give the credentials; otherwise Kopf's fallback login.
+    let client: std::sync::Arc<dyn crate::client::ApiClient> = if operator.has_login_handlers() {
+        std::sync::Arc::new(crate::activities::NotLoggedIn)
+    } else {
+        let login_options = LoginOptions {
+            context: cli.context.clone(),
+            service_account_dir: Some(cli.service_account_dir.clone()),
+        };
+        let config = login(&login_options).await.map_err(|e| OperatorError::Login(e.to_string()))?;
+        let client = kube::Client::try_from(config).map_err(|e| OperatorError::Login(e.to_string()))?;
+        std::sync::Arc::new(crate::client::KubeApiClient::new(client))
     };
-    let config = login(&login_options).await.map_err(|e| OperatorError::Login(e.to_string()))?;
-    let client = kube::Client::try_from(config).map_err(|e| OperatorError::Login(e.to_string()))?;
     tracing::info!("Client is configured.");
     let options = RunOptions { namespaces: cli.namespaces(), ..Default::default() };
-    let mut running =
-        operator.spawn(std::sync::Arc::new(crate::client::KubeApiClient::new(client)), options)?;
+    let mut running = operator.spawn(client, options)?;
     tokio::select! {
         () = wait_for_signal() => {
             tracing::info!("Stop signal received; stopping gracefully.");

@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub(crate) daemon: bool,
     /// A changing handler's sub-handlers.
     pub(crate) children: Option<Arc<crate::execution::subhandlers::Children>>,
+    /// Startup handlers' settings, changeable before the operator starts watching.
+    pub(crate) settings_slot: Option<Arc<std::sync::Mutex<Settings>>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -180,6 +182,18 @@ impl Context {
         &self.inner.rt.settings
     }
 
+    /// Changes the operator's settings, in a startup handler (Kopf's mutable `settings` there);
+    /// whether it could (elsewhere the settings are fixed).
+    pub fn update_settings(&self, f: impl FnOnce(&mut Settings)) -> bool {
+        match &self.inner.settings_slot {
+            Some(slot) => {
+                f(&mut slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn blocking_limit(&self) -> Option<Arc<tokio::sync::Semaphore>> {
         self.inner.rt.blocking.clone()
     }
@@ -214,6 +228,7 @@ impl Context {
             live_body: i.live_body.clone(),
             daemon: false,
             children: None,
+            settings_slot: None,
         })
     }
 

@@ -39,6 +39,7 @@
 //! application, posting) → `client` → `settings`, `persistence` → `structs`, `memo`, `observe` →
 //! `primitives` (clock, activity, globs).
 
+mod activities;
 mod causation;
 #[cfg(feature = "cli")]
 mod cli;
@@ -58,6 +59,7 @@ mod registry;
 mod settings;
 mod structs;
 
+pub use activities::{Connect, ConnectionInfo};
 pub use causation::Reason;
 #[cfg(feature = "cli")]
 pub use cli::{Cli, run, run_with};
@@ -69,8 +71,8 @@ pub use context::Context;
 pub use engines::indexing::Index;
 pub use engines::stopping::{StopReason, Stopped};
 pub use error::{ErrorsMode, HandlerError, OperatorError, RegistrationError};
-pub use login::{LoginError, LoginOptions, SERVICE_ACCOUNT_DIR, login};
 pub use execution::subhandlers::Subhandler;
+pub use login::{LoginError, LoginOptions, SERVICE_ACCOUNT_DIR, login};
 pub use memo::Memo;
 pub use observe::{Observation, Observer};
 pub use operator::{BlockingFuture, Body, HandlerObject, HandlerOutput, HandlerReturn, Operator, blocking};

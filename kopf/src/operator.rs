@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::activities::ActivityKind;
 use crate::context::Context;
 use crate::error::{ErrorsMode, HandlerError, RegistrationError};
 use crate::memo::Memo;
@@ -417,6 +418,94 @@ impl Operator {
     }
 
     #[track_caller]
+    fn activity<F, Fut>(self, kind: ActivityKind, handler: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerReturn,
+    {
+        let location = Location::caller();
+        let id = default_id::<F>(location);
+        let invoker: Invoker = Arc::new(move |_body: Arc<Value>, _cache: &DecodeCache, ctx: Context| {
+            let future = handler(ctx);
+            Box::pin(async move { future.await.into_outcome() })
+        });
+        self.register(None, Kind::Activity(kind), invoker, id, location)
+    }
+
+    /// Registers a startup handler (`@kopf.on.startup`): runs before any watching, retried until it
+    /// succeeds (a permanent failure stops the operator); it may change the settings with
+    /// [`Context::update_settings`] and fill the operator's memo.
+    ///
+    /// ```
+    /// use kopf::{Context, HandlerError, Operator};
+    /// let operator = Operator::new().on_startup(|ctx: Context| async move {
+    ///     ctx.update_settings(|s| s.posting.enabled = false);
+    ///     Ok::<_, HandlerError>(())
+    /// });
+    /// assert!(operator.check().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn on_startup<F, Fut>(self, handler: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerReturn,
+    {
+        self.activity(ActivityKind::Startup, handler)
+    }
+
+    /// Registers a cleanup handler (`@kopf.on.cleanup`): runs once the operator has stopped
+    /// watching, at a graceful exit.
+    #[track_caller]
+    pub fn on_cleanup<F, Fut>(self, handler: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerReturn,
+    {
+        self.activity(ActivityKind::Cleanup, handler)
+    }
+
+    /// Registers a login handler (`@kopf.on.login`): returns a [`crate::ConnectionInfo`] (as its
+    /// result) that the operator's API client uses instead of the client it was given; called
+    /// again when the API answers 401.
+    ///
+    /// ```
+    /// use kopf::{ConnectionInfo, Context, HandlerError, Operator};
+    /// let operator = Operator::new().on_login(|_ctx: Context| async move {
+    ///     let info = ConnectionInfo::with_token("https://10.0.0.1:6443", "s3cret");
+    ///     Ok::<_, HandlerError>(serde_json::to_value(info).expect("serializable"))
+    /// });
+    /// assert!(operator.check().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn on_login<F, Fut>(self, handler: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerReturn,
+    {
+        self.activity(ActivityKind::Login, handler)
+    }
+
+    /// Registers a probe handler (`@kopf.on.probe`): its result is the value under its id in
+    /// [`crate::RunningOperator::probe`] (Kopf's liveness endpoint), refreshed at most every 10 s.
+    #[track_caller]
+    pub fn on_probe<F, Fut>(self, handler: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerReturn,
+    {
+        self.activity(ActivityKind::Probe, handler)
+    }
+
+    pub(crate) fn has_login_handlers(&self) -> bool {
+        self.registry.handlers.iter().any(|h| h.kind == Kind::Activity(ActivityKind::Login))
+    }
+
+    #[track_caller]
     fn modify(
         mut self,
         option: &'static str,
@@ -698,7 +787,9 @@ impl Operator {
         for (i, h) in self.registry.handlers.iter().enumerate() {
             let id = self.final_id(i).to_string();
             let Some(selector) = &h.selector else {
-                errors.push(RegistrationError::NoResource { location: h.location.clone() });
+                if !matches!(h.kind, Kind::Activity(_)) {
+                    errors.push(RegistrationError::NoResource { location: h.location.clone() });
+                }
                 continue;
             };
             if h.filters.value.is_some() && (h.filters.old.is_some() || h.filters.new.is_some()) {

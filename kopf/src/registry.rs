@@ -102,6 +102,7 @@ pub(crate) enum Kind {
     Timer(TimerSpec),
     Daemon(DaemonSpec),
     Indexing,
+    Activity(crate::activities::ActivityKind),
 }
 
 impl Kind {
@@ -116,6 +117,10 @@ impl Kind {
             Self::Timer(_) => "timer",
             Self::Daemon(_) => "daemon",
             Self::Indexing => "index",
+            Self::Activity(crate::activities::ActivityKind::Startup) => "startup",
+            Self::Activity(crate::activities::ActivityKind::Cleanup) => "cleanup",
+            Self::Activity(crate::activities::ActivityKind::Login) => "login",
+            Self::Activity(crate::activities::ActivityKind::Probe) => "probe",
         }
     }
 }
@@ -406,6 +411,11 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// The activities of a kind, in registration order.
+    pub(crate) fn activities(&self, kind: crate::activities::ActivityKind) -> Vec<Arc<Handler>> {
+        self.handlers.iter().filter(|h| h.kind == Kind::Activity(kind)).cloned().map(Arc::new).collect()
+    }
+
     /// The ids of the index handlers.
     pub(crate) fn index_ids(&self) -> Vec<String> {
         self.handlers.iter().filter(|h| h.kind == Kind::Indexing).map(|h| h.id.as_str().to_owned()).collect()
@@ -434,6 +444,7 @@ impl Registry {
                 Kind::Watching => out.watching.push(handler),
                 Kind::Timer(_) | Kind::Daemon(_) => out.spawning.push(handler),
                 Kind::Indexing => out.indexing.push(handler),
+                Kind::Activity(_) => {}
             }
         }
         out

@@ -227,6 +227,7 @@ impl Shared {
             live_body: Some(self.body.clone()),
             daemon: matches!(self.handler.kind, Kind::Daemon(_)),
             children: None,
+            settings_slot: None,
         })
     }
 

@@ -93,7 +93,8 @@ impl Children {
     /// The children's states (for storing) and the parent's subrefs, after the parent's attempt.
     pub(crate) fn take(&self) -> (BTreeMap<String, HandlerState>, Vec<String>) {
         let states = std::mem::take(&mut *self.lock_states());
-        let subrefs = std::mem::take(&mut *self.subrefs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let subrefs =
+            std::mem::take(&mut *self.subrefs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         (states, subrefs.into_iter().collect())
     }
 }
@@ -101,7 +102,9 @@ impl Children {
 /// Runs one cycle of the children (see the module docs).
 pub(crate) async fn execute(ctx: &Context, children: Vec<Subhandler>) -> Result<(), HandlerError> {
     let Some(family) = ctx.children() else {
-        return Err(HandlerError::permanent("sub-handlers can only run inside create/update/delete/resume/field handlers"));
+        return Err(HandlerError::permanent(
+            "sub-handlers can only run inside create/update/delete/resume/field handlers",
+        ));
     };
     let rt: &Runtime = ctx.rt();
     let storage = &rt.settings.persistence.progress_storage;
@@ -153,7 +156,13 @@ pub(crate) async fn execute(ctx: &Context, children: Vec<Subhandler>) -> Result<
         )
         .await;
         let (namespace, name) = crate::reactor::processing::names(&body);
-        rt.observe(|| Observation::Handler { id: id.clone(), namespace, name, retry: state.retries, outcome: outcome.label() });
+        rt.observe(|| Observation::Handler {
+            id: id.clone(),
+            namespace,
+            name,
+            retry: state.retries,
+            outcome: outcome.label(),
+        });
         if let Some(result) = &outcome.result {
             deliver_result(&id, result, ctx.patch());
         }

@@ -95,6 +95,7 @@ fn context(
         live_body: None,
         daemon: false,
         children: part.children,
+        settings_slot: None,
     })
 }
 

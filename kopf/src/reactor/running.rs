@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::processing::Scope;
 use super::queueing::Dispatcher;
 use super::watching::watch_resource;
+use crate::activities::{ActivityKind, LoginClient, Probes};
 use crate::client::{self, ApiClient};
 use crate::engines::indexing::Indexes;
 use crate::error::OperatorError;
@@ -42,6 +43,8 @@ pub struct RunOptions {
     pub activity: Option<Activity>,
     /// Receives what the operator does.
     pub observer: Option<Arc<dyn Observer>>,
+    /// How login handlers' credentials become an API client (default: a kube-rs client).
+    pub connect: Option<crate::activities::Connect>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -58,6 +61,7 @@ pub struct RunningOperator {
     ended: watch::Receiver<bool>,
     task: tokio::task::JoinHandle<Result<(), OperatorError>>,
     activity: Activity,
+    probes: Arc<std::sync::OnceLock<Probes>>,
 }
 
 /// Says "ended" when dropped: at the end of the operator's task, or when it is aborted.
@@ -107,6 +111,15 @@ impl RunningOperator {
         self.task.is_finished()
     }
 
+    /// The values of the probe handlers (Kopf's liveness endpoint), by handler id; run at most
+    /// every 10 s. Empty until the operator has started.
+    pub async fn probe(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        match self.probes.get() {
+            Some(probes) => probes.run().await,
+            None => std::collections::BTreeMap::new(),
+        }
+    }
+
     /// The operator's work-in-progress counters.
     pub fn activity(&self) -> &Activity {
         &self.activity
@@ -154,6 +167,8 @@ impl Operator {
         let settings = Arc::new(settings);
         let awake = activity.awake();
         let task_activity = activity.clone();
+        let probes: Arc<std::sync::OnceLock<Probes>> = Arc::default();
+        let task_probes = probes.clone();
         let task = tokio::spawn(async move {
             let _ended = EndGuard(ended_tx);
             let _awake = awake;
@@ -167,7 +182,7 @@ impl Operator {
             );
             let blocking =
                 settings.execution.max_workers.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
-            let rt = Runtime {
+            let mut rt = Runtime {
                 client: client.clone(),
                 settings: settings.clone(),
                 clock,
@@ -177,6 +192,34 @@ impl Operator {
                 blocking,
                 indexes: Indexes::new(registry.index_ids()),
             };
+            // Login handlers replace the given client with one logged in (and re-logged after 401s).
+            let logins = registry.activities(ActivityKind::Login);
+            if !logins.is_empty() {
+                let connect = options.connect.clone().unwrap_or_else(crate::activities::kube_connect);
+                rt.client = Arc::new(LoginClient::new(rt.clone(), memo.clone(), logins, connect));
+            }
+            // Startup handlers: before any watching; they may change the settings.
+            let startups = registry.activities(ActivityKind::Startup);
+            if !startups.is_empty() {
+                let slot = Arc::new(std::sync::Mutex::new((*settings).clone()));
+                if let Err(e) = crate::activities::run_all(&rt, &memo, &startups, Some(slot.clone())).await {
+                    ready_tx.send_replace(true);
+                    poster_task.abort();
+                    return Err(OperatorError::Startup(e));
+                }
+                let changed = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                rt.blocking =
+                    changed.execution.max_workers.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+                rt.settings = Arc::new(changed);
+            }
+            let settings = rt.settings.clone();
+            let client = rt.client.clone();
+            let _ = task_probes.set(Probes {
+                rt: rt.clone(),
+                memo: memo.clone(),
+                handlers: registry.activities(ActivityKind::Probe),
+                cache: Arc::default(),
+            });
             let resources = match client::retrying::retrying(&settings.networking, || client.discover()).await
             {
                 Ok(resources) => resources,
@@ -226,6 +269,10 @@ impl Operator {
             for watcher in watchers {
                 let _ = activity.wait(None, watcher.join()).await;
             }
+            let cleanups = registry.activities(ActivityKind::Cleanup);
+            if let Err(e) = crate::activities::run_all(&rt, &memo, &cleanups, None).await {
+                tracing::error!(error = %e, "A cleanup handler failed.");
+            }
             // Let queued Events go out, briefly, then stop the poster.
             drop(rt);
             let _ = activity
@@ -233,7 +280,7 @@ impl Operator {
                 .await;
             Ok(())
         });
-        Ok(RunningOperator { stop, ready, ended, task, activity })
+        Ok(RunningOperator { stop, ready, ended, task, activity, probes })
     }
 }
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A resource the API server serves, as discovery describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Resource {
     /// API group, empty for core.
     pub group: String,

@@ -1,5 +1,6 @@
 //! kopf's behaviour, scenario by scenario, on KopfRunner (reference/kopf.md is the specification).
 
+mod activities;
 mod compat;
 mod contract;
 mod daemons;

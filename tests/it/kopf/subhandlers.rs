@@ -17,36 +17,37 @@ fn operator(runs: &Runs, started: tokio::sync::mpsc::UnboundedSender<()>) -> Ope
     let runs = runs.clone();
     Operator::new()
         .on_create(move |ex: Arc<KopfExample>, ctx: Context| {
-            let children: Vec<Subhandler> = ex
-                .spec
-                .items
-                .iter()
-                .map(|item| {
-                    let (item, runs, started) = (item.clone(), runs.clone(), started.clone());
-                    Subhandler::new(item.clone(), move |ctx: Context| {
-                        let n = {
-                            let mut runs = runs.lock().unwrap();
-                            let n = runs.entry(item.clone()).or_default();
-                            *n += 1;
-                            *n
-                        };
-                        let (item, started) = (item.clone(), started.clone());
-                        async move {
-                            match (item.as_str(), n) {
-                                ("hang", 1) => {
-                                    let _ = started.send(());
-                                    std::future::pending::<()>().await;
+            let children: Vec<Subhandler> =
+                ex.spec
+                    .items
+                    .iter()
+                    .map(|item| {
+                        let (item, runs, started) = (item.clone(), runs.clone(), started.clone());
+                        Subhandler::new(item.clone(), move |ctx: Context| {
+                            let n = {
+                                let mut runs = runs.lock().unwrap();
+                                let n = runs.entry(item.clone()).or_default();
+                                *n += 1;
+                                *n
+                            };
+                            let (item, started) = (item.clone(), started.clone());
+                            async move {
+                                match (item.as_str(), n) {
+                                    ("hang", 1) => {
+                                        let _ = started.send(());
+                                        std::future::pending::<()>().await;
+                                    }
+                                    ("flaky", 1) => {
+                                        return Err(HandlerError::temporary("once")
+                                            .with_delay(Duration::from_secs(30)));
+                                    }
+                                    _ => {}
                                 }
-                                ("flaky", 1) => {
-                                    return Err(HandlerError::temporary("once").with_delay(Duration::from_secs(30)));
-                                }
-                                _ => {}
+                                Ok::<_, HandlerError>(serde_json::json!({"item": item, "retry": ctx.retry()}))
                             }
-                            Ok::<_, HandlerError>(serde_json::json!({"item": item, "retry": ctx.retry()}))
-                        }
+                        })
                     })
-                })
-                .collect();
+                    .collect();
             async move { ctx.execute(children).await }
         })
         .id("create_fn")
@@ -67,11 +68,18 @@ async fn children_run_one_per_cycle_keep_their_results_and_their_records_are_pur
     runner.settle().await;
     let ex: KopfExample = runner.cluster().get("ex1").await;
     let notes = annotations(&ex);
-    assert!(notes["kopf.zalando.org/create_fn"].contains(r#""subrefs":["create_fn/a","create_fn/c","create_fn/flaky"]"#), "{notes:?}");
+    assert!(
+        notes["kopf.zalando.org/create_fn"]
+            .contains(r#""subrefs":["create_fn/a","create_fn/c","create_fn/flaky"]"#),
+        "{notes:?}"
+    );
     assert!(notes["kopf.zalando.org/create_fn.flaky"].contains(r#""retries":1"#), "{notes:?}");
     runner.advance(Duration::from_secs(30)).await;
     let ex: KopfExample = runner.cluster().get("ex1").await;
-    assert_eq!(*runs.lock().unwrap(), BTreeMap::from([("a".into(), 1), ("c".into(), 1), ("flaky".into(), 2)]));
+    assert_eq!(
+        *runs.lock().unwrap(),
+        BTreeMap::from([("a".into(), 1), ("c".into(), 1), ("flaky".into(), 2)])
+    );
     assert_eq!(status(&ex)["create_fn/flaky"]["retry"], 1);
     assert_eq!(status(&ex)["create_fn/a"]["item"], "a");
     let left: Vec<String> = annotations(&ex).into_keys().filter(|k| k.contains("create_fn")).collect();
