@@ -227,6 +227,11 @@ impl Cluster {
         self.shared.lock().registry.get(group, version, plural)
     }
 
+    /// Runs `f` on the state under the lock (the live cluster's bootstrap writes).
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.shared.lock())
+    }
+
     pub(crate) fn with_registry<R>(&self, f: impl FnOnce(&Registry) -> R) -> R {
         f(&self.shared.lock().registry)
     }
@@ -317,6 +322,7 @@ impl State {
             (Verb::Get, Some("scale")) => self.get_scale(&info, req),
             (Verb::List, None) => self.list(&info, req).map(Response::List),
             (Verb::Watch, None) => self.watch(shared, &info, req, watch_fault),
+            (Verb::Create, Some("binding")) => self.bind(&info, req),
             (Verb::Create, None) => self.create(&info, req).map(Response::Object),
             (Verb::Update | Verb::Patch, _) => self.modify(&info, req),
             (Verb::Delete, None) => self.delete(&info, req),
@@ -330,6 +336,7 @@ impl State {
             "status" => info.status,
             "scale" => info.scale.is_some(),
             "finalize" => info.group.is_empty() && info.plural == "namespaces",
+            "binding" => info.group.is_empty() && info.plural == "pods",
             _ => false,
         }
     }

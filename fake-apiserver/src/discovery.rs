@@ -87,6 +87,9 @@ pub(crate) fn subresources(info: &ResourceInfo) -> Vec<(String, String, String, 
             vec!["get", "patch", "update"],
         ));
     }
+    if info.group.is_empty() && info.plural == "pods" {
+        subs.push(("binding".to_owned(), "Binding".to_owned(), String::new(), String::new(), vec!["create"]));
+    }
     if info.group.is_empty() && info.plural == "namespaces" {
         subs.push((
             "finalize".to_owned(),

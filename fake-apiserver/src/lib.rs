@@ -52,6 +52,7 @@ mod error;
 mod faults;
 pub mod http;
 mod journal;
+pub mod live;
 mod openapi;
 mod ops;
 mod patching;
@@ -86,6 +87,8 @@ pub use watch::{BOOKMARK_INTERVAL, DEFAULT_WATCH_TIMEOUT, WatchEvent, WatchStrea
 #[derive(Debug, Clone)]
 pub struct FakeApiServer {
     cluster: Cluster,
+    /// The live cluster's control plane, when it runs ([`Builder::live`]).
+    live: Option<std::sync::Arc<live::Running>>,
 }
 
 impl Default for FakeApiServer {
@@ -109,6 +112,11 @@ impl FakeApiServer {
     /// The core, for direct typed access (no HTTP, no JSON encoding).
     pub fn cluster(&self) -> &Cluster {
         &self.cluster
+    }
+
+    /// The live cluster's control plane, if [`Builder::live`] turned it on.
+    pub fn control_plane(&self) -> Option<&live::ControlPlane> {
+        self.live.as_deref().map(|r| &r.control)
     }
 
     /// The in-process tower `Service`.
@@ -138,6 +146,7 @@ impl FakeApiServer {
 #[must_use]
 pub struct Builder {
     config: cluster::Config,
+    live: Option<live::LiveCluster>,
 }
 
 impl Default for Builder {
@@ -152,6 +161,7 @@ impl Default for Builder {
                     .map(String::from)
                     .to_vec(),
             },
+            live: None,
         }
     }
 }
@@ -191,8 +201,21 @@ impl Builder {
         self
     }
 
-    /// Builds the server. Call it inside the tokio runtime whose clock it should follow.
+    /// Makes it a live cluster ([`live`]): bootstrap objects, built-in controllers, simulated
+    /// Nodes and kubelets, on the cluster's clock. Off by default.
+    pub fn live(mut self, live: live::LiveCluster) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// Builds the server. Call it inside the tokio runtime whose clock it should follow (a live
+    /// cluster starts its controllers there).
+    ///
+    /// # Panics
+    /// With [`Builder::live`], outside a tokio runtime (the controllers are a tokio task).
     pub fn build(self) -> FakeApiServer {
-        FakeApiServer { cluster: Cluster::new(&self.config) }
+        let cluster = Cluster::new(&self.config);
+        let live = self.live.map(|l| live::start(&cluster, &l, self.config.seed));
+        FakeApiServer { cluster, live }
     }
 }

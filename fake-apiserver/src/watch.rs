@@ -336,6 +336,9 @@ struct Watcher {
 enum Fill {
     /// Events (maybe none) were taken; keep going.
     Taken,
+    /// A whole batch of changes held nothing for this watch and more follow: look again now,
+    /// rather than wait for the next change (which may never come).
+    More,
     /// The resource is gone (its CRD was deleted): end the stream.
     Gone,
 }
@@ -361,6 +364,7 @@ impl Watcher {
             if !self.stalled {
                 match self.fill() {
                     Fill::Gone => return None,
+                    Fill::More => continue,
                     Fill::Taken if !self.buffer.is_empty() => continue,
                     Fill::Taken => {}
                 }
@@ -434,6 +438,9 @@ impl Watcher {
         }
         if let Some(info) = state.watches.get_mut(&self.id) {
             info.cursor = last;
+        }
+        if examined == BATCH && self.buffer.is_empty() && last < state.rv {
+            return Fill::More;
         }
         Fill::Taken
     }

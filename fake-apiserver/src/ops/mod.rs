@@ -2,6 +2,7 @@
 //! update, patch, subresources) and deletion with the built-in controllers that follow it.
 
 mod apply;
+mod binding;
 mod delete;
 pub(crate) mod read;
 pub(crate) mod write;

@@ -16,6 +16,7 @@ mod faults;
 mod http_front;
 mod http_fuzz;
 mod lists;
+mod live;
 mod metadata;
 mod model;
 mod openapi;
