@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::write::{check_type, field_manager_required, metadata_mut};
+use super::write::{check_type, field_manager_required};
 use crate::cluster::State;
 use crate::error::{ApiError, Result, StatusCause};
 use crate::patching::managed::{self, ApplyError, Managed, Reset, Writer};
@@ -33,14 +33,23 @@ pub(crate) enum Ownership<'a> {
     Applied(Managed),
 }
 
-/// Sets or removes `metadata.managedFields`.
-fn set_managed(object: &mut Value, fields: Option<Value>) -> Result<()> {
-    let meta = metadata_mut(object)?;
-    match fields {
-        Some(fields) => meta.insert("managedFields".into(), fields),
-        None => meta.remove("managedFields"),
-    };
-    Ok(())
+/// The managed fields a write ends with.
+#[derive(Debug)]
+pub(super) struct Recorded {
+    /// The new managed fields, when they differ from the stored ones (`Some(None)`: none are left).
+    pub(super) changed: Option<Option<Value>>,
+    /// The stored ones, handed back when unchanged.
+    pub(super) stored: Option<Value>,
+}
+
+impl Recorded {
+    fn unchanged(stored: Option<Value>) -> Self {
+        Self { changed: None, stored }
+    }
+
+    fn new(fields: Option<Value>) -> Self {
+        Self { changed: Some(fields), stored: None }
+    }
 }
 
 /// The field manager of a request.
@@ -150,54 +159,54 @@ impl State {
         managed::created(fields, &writer, reset_of(info, None), now)
     }
 
-    /// Sets `result`'s managed fields after a write to an existing object. An update starts from the
-    /// request's managed fields when it sends other valid ones (an empty list resets them), else from
-    /// the stored ones, which `result` carries; a value that does not fit the schema leaves them as
-    /// they are, as the real server's field manager does.
+    /// The managed fields after a write to an existing object. An update starts from the request's
+    /// managed fields when it sends other valid ones (an empty list resets them), else from the
+    /// stored ones; a value that does not fit the schema leaves them as they are, as the real
+    /// server's field manager does.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record_ownership(
         &self,
         info: &ResourceInfo,
         req: &Request,
         old: &Value,
-        result: &mut Value,
+        result: &Value,
         ownership: Ownership<'_>,
         requested: Option<Value>,
+        stored: Option<Value>,
         sub: Option<&str>,
-    ) -> Result<()> {
+    ) -> Recorded {
         let subresource = match ownership {
             Ownership::Applied(managed) => {
-                set_managed(result, managed.encode())?;
-                return Ok(());
+                let encoded = managed.encode();
+                return if encoded == stored { Recorded::unchanged(stored) } else { Recorded::new(encoded) };
             }
             Ownership::Update(subresource) => subresource,
         };
-        // `result` carries the stored managed fields on subresources; on the main resource it
-        // carries none, and the request's (usually an untouched copy of the stored ones) are used
-        // when valid, else the stored ones.
-        let stored = old["metadata"].get("managedFields");
-        let meta = metadata_mut(result)?;
-        let base = match meta.remove("managedFields") {
-            Some(own) => Some(own),
-            None if requested.as_ref() == stored => requested,
-            None if Managed::is_reset(requested.as_ref()) => None,
-            None => match requested {
-                Some(r) if Managed::decode(Some(&r)).is_some_and(|m| !m.entries.is_empty()) => Some(r),
-                _ => stored.cloned(),
-            },
+        let (base, from_store) = match requested {
+            Some(requested) if subresource.is_empty() && Some(&requested) != stored.as_ref() => {
+                if Managed::is_reset(Some(&requested)) {
+                    (None, false)
+                } else if Managed::decode(Some(&requested)).is_some_and(|m| !m.entries.is_empty()) {
+                    (Some(requested), false)
+                } else {
+                    (stored, true)
+                }
+            }
+            _ => (stored, true),
         };
         let Ok(comparison) = typed::compare_objects(old, result, Schema::root(info)) else {
-            return set_managed(result, base);
+            return if from_store { Recorded::unchanged(base) } else { Recorded::new(base) };
         };
-        let api_version = info.api_version();
-        let writer = Writer { manager: manager_of(req), api_version: &api_version, subresource };
         let mut entries = match base {
             Some(Value::Array(entries)) => entries,
             _ => Vec::new(),
         };
+        let api_version = info.api_version();
+        let writer = Writer { manager: manager_of(req), api_version: &api_version, subresource };
         let now = || self.clock.now_rfc3339();
-        managed::record_update(&mut entries, comparison, &writer, reset_of(info, sub), now);
-        set_managed(result, (!entries.is_empty()).then_some(Value::Array(entries)))
+        let touched = managed::record_update(&mut entries, comparison, &writer, reset_of(info, sub), now);
+        let fields = (!entries.is_empty()).then_some(Value::Array(entries));
+        if from_store && !touched { Recorded::unchanged(fields) } else { Recorded::new(fields) }
     }
 
     /// Checks an apply configuration: a field manager, a matching type, no managed fields, and for
@@ -240,14 +249,11 @@ impl State {
         req: &Request,
         current: &Arc<StoredObject>,
         old: &Value,
+        stored_managed: Option<Value>,
     ) -> Result<Response> {
         let config = self.apply_config(info, req)?;
         let sub = req.subresource.as_deref();
-        let mut managed = Managed::decode(old["metadata"].get("managedFields")).unwrap_or_default();
-        let mut live = old.clone();
-        if let Some(meta) = live.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("managedFields");
-        }
+        let mut managed = Managed::decode(stored_managed.as_ref()).unwrap_or_default();
         let api_version = info.api_version();
         let writer = Writer {
             manager: req.params.field_manager.as_deref().unwrap_or_default(),
@@ -257,7 +263,7 @@ impl State {
         let now = self.clock.now_rfc3339();
         let schema = Schema::root(info);
         let mut merged = managed::apply(
-            Some(&live),
+            Some(old),
             &config,
             &mut managed,
             &writer,
@@ -268,8 +274,8 @@ impl State {
         )
         .map_err(|e| apply_error(info, req, e))?;
         self.admit_custom(info, req, &mut merged, false)?;
-        let stored =
-            self.write_existing(info, current, old, merged, sub, req, Ownership::Applied(managed))?;
+        let ownership = Ownership::Applied(managed);
+        let stored = self.write_existing(info, current, old, merged, sub, req, ownership, stored_managed)?;
         Ok(Response::Object(stored))
     }
 

@@ -168,13 +168,17 @@ impl State {
             }
             return Err(ApiError::not_found(&info.group_resource(), &key.1));
         };
-        let old = current.value();
+        // Most of a write never looks at the managed fields: they are set apart and put back by
+        // `write_existing`, so patches neither copy nor compare them.
+        let mut old = current.value();
+        let stored_managed =
+            old.get_mut("metadata").and_then(Value::as_object_mut).and_then(|m| m.remove("managedFields"));
         if sub == Some("scale") {
-            return self.modify_scale(info, req, &current, &old);
+            return self.modify_scale(info, req, &current, &old, stored_managed);
         }
         let mut new = match req.verb {
             Verb::Patch if req.patch_type == Some(PatchType::Apply) => {
-                return self.apply_existing(info, req, &current, &old);
+                return self.apply_existing(info, req, &current, &old, stored_managed);
             }
             Verb::Update => {
                 let mut new = body_object(req)?;
@@ -202,11 +206,11 @@ impl State {
             _ => self.patched(info, req, &old)?,
         };
         let stored = if sub == Some("finalize") {
-            self.write_finalize(info, &current, &old, &new, req)?
+            self.write_finalize(info, &current, &old, &new, req, stored_managed)?
         } else {
             self.admit_custom(info, req, &mut new, true)?;
             let ownership = Ownership::Update(sub.unwrap_or_default());
-            self.write_existing(info, &current, &old, new, sub, req, ownership)?
+            self.write_existing(info, &current, &old, new, sub, req, ownership, stored_managed)?
         };
         Ok(Response::Object(stored))
     }
@@ -221,7 +225,8 @@ impl State {
         patching::apply(patch_type, info, old, patch)
     }
 
-    /// The shared path of every write to an existing object.
+    /// The shared path of every write to an existing object. `old` is the stored object without its
+    /// managed fields, which come apart as `stored_managed`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn write_existing(
         &mut self,
@@ -232,6 +237,7 @@ impl State {
         sub: Option<&str>,
         req: &Request,
         ownership: Ownership<'_>,
+        stored_managed: Option<Value>,
     ) -> Result<Arc<StoredObject>> {
         if !new.is_object() {
             return Err(ApiError::BadRequest("the object provided is not a JSON object".to_owned()));
@@ -340,9 +346,13 @@ impl State {
             }
         }
         validate_custom(info, &result, &name)?;
-        self.record_ownership(info, req, old, &mut result, ownership, requested_managed, sub)?;
-        if result == *old {
+        let managed =
+            self.record_ownership(info, req, old, &result, ownership, requested_managed, stored_managed, sub);
+        if result == *old && managed.changed.is_none() {
             return Ok(current.clone());
+        }
+        if let Some(fields) = managed.changed.unwrap_or(managed.stored) {
+            metadata_mut(&mut result)?.insert("managedFields".into(), fields);
         }
         if req.params.dry_run {
             return Ok(Arc::new(StoredObject::new(&result, &info.selectable_fields)));
@@ -371,11 +381,15 @@ impl State {
         old: &Value,
         new: &Value,
         req: &Request,
+        stored_managed: Option<Value>,
     ) -> Result<Arc<StoredObject>> {
         let mut result = old.clone();
         set_or_remove(&mut result["spec"], "finalizers", new["spec"].get("finalizers").cloned());
         if result == *old {
             return Ok(current.clone());
+        }
+        if let Some(fields) = stored_managed {
+            metadata_mut(&mut result)?.insert("managedFields".into(), fields);
         }
         if req.params.dry_run {
             return Ok(Arc::new(StoredObject::new(&result, &info.selectable_fields)));
@@ -392,6 +406,7 @@ impl State {
         req: &mut Request,
         current: &Arc<StoredObject>,
         old: &Value,
+        stored_managed: Option<Value>,
     ) -> Result<Response> {
         let Some(spec) = info.scale.clone() else {
             return Err(ApiError::NoSuchResource);
@@ -438,8 +453,16 @@ impl State {
         let mut plain = req.clone();
         plain.verb = Verb::Patch;
         plain.subresource = None;
-        let stored =
-            self.write_existing(info, current, old, new, None, &plain, Ownership::Update("scale"))?;
+        let stored = self.write_existing(
+            info,
+            current,
+            old,
+            new,
+            None,
+            &plain,
+            Ownership::Update("scale"),
+            stored_managed,
+        )?;
         Ok(Response::Status(scale_of(info, &stored.value())))
     }
 

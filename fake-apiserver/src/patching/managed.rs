@@ -275,18 +275,19 @@ pub(crate) fn created(
 
 /// Records an update-like write (PUT, non-apply PATCH) on the stored `managedFields` list in place:
 /// the writer owns what it added or changed, which every other manager loses, and removed fields
-/// leave every set. The writer's entry gets `now` when it took any field.
+/// leave every set. The writer's entry gets `now` when it took any field. Returns whether anything
+/// changed.
 pub(crate) fn record_update(
     entries: &mut Vec<Value>,
     mut comparison: Comparison,
     writer: &Writer<'_>,
     reset: Reset,
     now: impl FnOnce() -> String,
-) {
+) -> bool {
     filter_comparison(&mut comparison, reset);
     let changed = comparison.changed();
     if changed.is_empty() && comparison.removed.is_empty() {
-        return;
+        return false;
     }
     for entry in entries.iter_mut() {
         if let Some(Value::Object(fields)) = entry.get_mut("fieldsV1") {
@@ -328,6 +329,7 @@ pub(crate) fn record_update(
     if entries.len() > 1 {
         entries.sort_by_cached_key(key);
     }
+    true
 }
 
 /// Why an apply failed.

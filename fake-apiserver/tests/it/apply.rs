@@ -411,3 +411,23 @@ async fn status_writes_are_recorded_for_the_status_subresource_only() {
     assert_eq!(entry["subresource"], "status");
     assert_eq!(entry["fieldsV1"], json!({"f:status": {"f:phase": {}}}));
 }
+
+#[tokio::test]
+async fn managed_fields_cleared_by_an_update_come_back_as_before_first_apply_on_the_next_apply() {
+    let server = server();
+    let api = configmaps(&client_for(&server).await);
+    let params = PostParams { field_manager: Some("creator".into()), ..Default::default() };
+    api.create(&params, &cm("a")).await.unwrap();
+    let cleared = api
+        .patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"managedFields": [{}]}})))
+        .await
+        .unwrap();
+    assert!(managed(&cleared).is_empty(), "a single empty entry strips them all");
+    let (code, message, _) =
+        causes(api.patch("a", &apply("mgr"), &Patch::Apply(data_cm("a", json!({"key": "other"})))).await);
+    assert_eq!(code, 409);
+    assert_eq!(
+        message,
+        "Apply failed with 1 conflict: conflict with \"before-first-apply\" using v1: .data.key"
+    );
+}
