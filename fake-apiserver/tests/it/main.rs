@@ -2,6 +2,7 @@
 //! server, each named after it (reference/kubernetes-apiserver.md, rows R1–R29).
 
 mod common;
+mod external;
 mod raw;
 
 mod apply;
@@ -15,12 +16,15 @@ mod errors;
 mod faults;
 mod http_front;
 mod http_fuzz;
+mod kubectl;
 mod lists;
 mod live;
 mod metadata;
 mod model;
 mod openapi;
 mod patches;
+mod python_client;
+mod python_kopf;
 mod runtime;
 mod subresources;
 mod tables;
