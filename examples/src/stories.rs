@@ -106,3 +106,59 @@ pub async fn timer_day(objects: usize, results: TimerResults) -> usize {
     runner.stop().await;
     runs
 }
+
+/// What [`busy_hour`] counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyHour {
+    /// Runs of the timers.
+    pub timer_runs: u64,
+    /// Patches the daemons applied.
+    pub daemon_patches: u64,
+    /// Changes the fake stored in the hour (its resourceVersion's growth): daemon patches, and the
+    /// timers' result once (a result that changes nothing is not sent again).
+    pub changes: u64,
+}
+
+/// An hour of `objects` objects, each with a daemon that patches a counter into its status every
+/// 60 s and a 60 s timer that returns a small result (stored in status); without journal and
+/// timeline, as a long benchmark runs.
+pub async fn busy_hour(objects: usize) -> BusyHour {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (timer_runs, daemon_patches) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (t, d) = (timer_runs.clone(), daemon_patches.clone());
+    let operator = Operator::new()
+        .daemon(move |_ex: Arc<KopfExample>, ctx: Context| {
+            let d = d.clone();
+            async move {
+                let mut count = 0u64;
+                while !ctx.stopped().wait(Duration::from_secs(60)).await {
+                    count += 1;
+                    ctx.patch().merge(json!({"status": {"counter": count}}));
+                    if ctx.apply_patch().await.is_ok() {
+                        d.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok::<_, HandlerError>(())
+            }
+        })
+        .id("counter")
+        .timer(Duration::from_secs(60), move |_ex: Arc<KopfExample>, _ctx: Context| {
+            t.fetch_add(1, Ordering::Relaxed);
+            async { Ok::<_, HandlerError>(json!({"ok": true})) }
+        })
+        .id("tick");
+    let runner = KopfRunner::new(operator).with_crd::<KopfExample>().journal(0).timeline(false).start().await;
+    for i in 0..objects {
+        runner.cluster().create(example(&format!("ex{i:05}"), "v1")).await;
+    }
+    runner.settle().await;
+    let before = runner.server().cluster().resource_version();
+    runner.advance(Duration::from_secs(3600)).await;
+    let changes = runner.server().cluster().resource_version() - before;
+    runner.stop().await;
+    BusyHour {
+        timer_runs: timer_runs.load(Ordering::Relaxed),
+        daemon_patches: daemon_patches.load(Ordering::Relaxed),
+        changes,
+    }
+}

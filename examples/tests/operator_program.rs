@@ -101,3 +101,32 @@ async fn a_wrong_token_is_reported_and_the_program_exits_with_a_failure() {
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("401") || stderr.to_lowercase().contains("unauthorized"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_login_handlers_credentials_are_used_and_renewed_after_a_401() {
+    let (server, handle) = cluster().await;
+    let logins = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let (seen, url, ca) = (logins.clone(), handle.url().to_owned(), handle.ca_pem().unwrap().to_owned());
+    let operator = kopf_examples::kopfexample::operator().on_login(move |_ctx: kopf::Context| {
+        // The first credentials are stale: the server answers 401 and the operator logs in again.
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let token = if n == 0 { "stale-token" } else { TOKEN };
+        let info = kopf::ConnectionInfo::with_token(url.clone(), token).ca(ca.clone());
+        async move { Ok::<_, kopf::HandlerError>(serde_json::to_value(info).expect("serializable")) }
+    });
+    let unused = std::sync::Arc::new(kopf::KubeApiClient::new(server.client()));
+    let running = operator.spawn(unused, kopf::RunOptions::default()).expect("a valid operator");
+    let examples: Api<KopfExample> = Api::namespaced(server.client(), "default");
+    examples.create(&PostParams::default(), &example("ex1", "world")).await.unwrap();
+    let greeted = await_condition(examples, "ex1", |ex: Option<&KopfExample>| {
+        ex.and_then(|ex| ex.status.as_ref()).is_some_and(|s| s.0.contains_key("create_fn"))
+    });
+    tokio::time::timeout(WAIT, greeted).await.expect("handled over HTTPS with the handler's token").unwrap();
+    running.stop();
+    running.join().await.expect("a clean stop");
+    assert_eq!(logins.load(std::sync::atomic::Ordering::SeqCst), 2, "stale token, 401, then the good one");
+    let unauthorized = server.cluster().journal(|j| {
+        j.records().filter(|r| matches!(r, fake_apiserver::Record::Http(h) if h.code == 401)).count()
+    });
+    assert!(unauthorized >= 1, "the server did reject the stale token");
+}

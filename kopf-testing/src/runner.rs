@@ -51,6 +51,8 @@ pub struct KopfRunner {
     seed: u64,
     settings: Vec<SettingsChange>,
     adapter: Adapter,
+    journal: Option<usize>,
+    timeline: bool,
 }
 
 /// A change to the operator's settings, applied before the start.
@@ -88,6 +90,8 @@ impl KopfRunner {
             seed: 0,
             settings: Vec::new(),
             adapter: Adapter::Direct,
+            journal: None,
+            timeline: true,
         }
     }
 
@@ -133,6 +137,18 @@ impl KopfRunner {
         self
     }
 
+    /// How many records the fake's journal keeps (0 turns it off), e.g. for long benchmarks.
+    pub fn journal(mut self, records: usize) -> Self {
+        self.journal = Some(records);
+        self
+    }
+
+    /// Whether to keep a timeline (default: yes); long benchmarks turn it off to save memory.
+    pub fn timeline(mut self, enabled: bool) -> Self {
+        self.timeline = enabled;
+        self
+    }
+
     /// Starts the fake cluster and the operator, and settles.
     ///
     /// # Panics
@@ -140,11 +156,15 @@ impl KopfRunner {
     /// or if the operator's registration is invalid — both are mistakes in the test.
     pub async fn start(self) -> Runner {
         check_runtime();
-        let server = FakeApiServer::builder().seed(self.seed).build();
+        let mut server = FakeApiServer::builder().seed(self.seed);
+        if let Some(records) = self.journal {
+            server = server.journal(records);
+        }
+        let server = server.build();
         let base: jiff::Timestamp =
             fake_apiserver::DEFAULT_BASE_TIME.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let clock = Clock::new(base);
-        let timeline = Timeline::new(Instant::now());
+        let timeline = Timeline::new(Instant::now(), self.timeline);
         let cluster = TestCluster::new(server.cluster().clone());
         for crd in self.crds {
             let api = server.cluster().api::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>(None);

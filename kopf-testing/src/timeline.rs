@@ -34,11 +34,12 @@ impl std::fmt::Display for Entry {
 pub struct Timeline {
     entries: Arc<Mutex<Vec<Entry>>>,
     start: Instant,
+    enabled: bool,
 }
 
 impl Timeline {
-    pub(crate) fn new(start: Instant) -> Self {
-        Self { entries: Arc::new(Mutex::new(Vec::new())), start }
+    pub(crate) fn new(start: Instant, enabled: bool) -> Self {
+        Self { entries: Arc::new(Mutex::new(Vec::new())), start, enabled }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
@@ -47,6 +48,9 @@ impl Timeline {
 
     /// Adds a line now.
     pub fn record(&self, kind: &'static str, text: impl Into<String>) {
+        if !self.enabled {
+            return;
+        }
         let at = self.start.elapsed();
         self.lock().push(Entry { at, kind, text: text.into() });
     }
@@ -77,6 +81,9 @@ fn object(namespace: &str, name: &str) -> String {
 
 impl Observer for Timeline {
     fn observe(&self, observation: Observation) {
+        if !self.enabled {
+            return;
+        }
         match observation {
             Observation::WatchEvent { resource, event, namespace, name, resource_version } => {
                 self.record(

@@ -417,7 +417,7 @@ pub(crate) struct Probes {
     pub(crate) rt: Runtime,
     pub(crate) memo: Memo,
     pub(crate) handlers: Vec<Arc<Handler>>,
-    pub(crate) cache: Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, BTreeMap<String, Value>)>>>,
+    pub(crate) cache: Arc<tokio::sync::Mutex<Option<ProbeResults>>>,
 }
 
 impl std::fmt::Debug for Probes {
@@ -425,6 +425,9 @@ impl std::fmt::Debug for Probes {
         f.debug_struct("Probes").field("handlers", &self.handlers.len()).finish_non_exhaustive()
     }
 }
+
+/// Probe results and when they were taken.
+pub(crate) type ProbeResults = (tokio::time::Instant, BTreeMap<String, Value>);
 
 /// How long probe results are reused (Kopf: 10 s).
 pub(crate) const PROBE_CACHE: Duration = Duration::from_secs(10);

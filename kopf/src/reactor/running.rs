@@ -273,11 +273,19 @@ impl Operator {
             if let Err(e) = crate::activities::run_all(&rt, &memo, &cleanups, None).await {
                 tracing::error!(error = %e, "A cleanup handler failed.");
             }
-            // Let queued Events go out, briefly, then stop the poster.
+            // Let queued Events go out (for up to 5 s), then stop the poster.
             drop(rt);
-            let _ = activity
-                .wait(Some(tokio::time::Instant::now() + Duration::from_secs(5)), poster_task.join())
-                .await;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let changed = activity.changed();
+                if activity.get(crate::primitives::activity::Counter::PendingPosts) <= 0
+                    || tokio::time::Instant::now() >= deadline
+                {
+                    break;
+                }
+                activity.wait(Some(deadline), changed).await;
+            }
+            poster_task.abort();
             Ok(())
         });
         Ok(RunningOperator { stop, ready, ended, task, activity, probes })
