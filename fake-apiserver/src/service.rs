@@ -214,10 +214,11 @@ fn body_is_yaml(content_type: &str) -> Result<bool, ApiError> {
     match media.as_str() {
         "" | "application/json" => Ok(false),
         "application/yaml" => Ok(true),
-        _ => Err(ApiError::UnsupportedMediaType(format!(
+        _ => Err(ApiError::UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types include: \
              application/json, application/yaml"
-        ))),
+                .to_owned(),
+        )),
     }
 }
 

@@ -295,6 +295,9 @@ pub(crate) async fn process(
         reason = None;
     }
 
+    // Kopf (causes.py): a creation forces `initial` off, so resume handlers never mix with it, even
+    // when the object was first seen by listing (an operator restarted mid-creation).
+    let initial = initial && reason != Some(Reason::Create);
     let mut delays: Vec<Duration> = Vec::new();
     let skipped = reason.is_some() && !consistent;
     if let Some(reason) = reason {

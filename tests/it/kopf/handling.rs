@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use kopf::{Context, HandlerError, Operator};
 use kopf_testing::KopfRunner;
@@ -144,4 +145,41 @@ async fn after_a_restart_resume_handlers_run_and_recorded_successes_do_not_rerun
     );
     runner.restart().await;
     assert_eq!(resumes.load(Ordering::SeqCst), 2, "every restart resumes once");
+}
+
+/// Kopf's causes.py: without a diff-base the cause is a creation, which forces `initial` off, so
+/// an operator restarted while a creation is unfinished finishes it and runs no resume handler.
+#[tokio::test(start_paused = true)]
+async fn a_creation_unfinished_at_a_restart_is_finished_without_mixing_in_resume_handlers() {
+    let (attempts, resumes) = (counter(), counter());
+    let (a, r) = (attempts.clone(), resumes.clone());
+    let operator = Operator::new()
+        .on_create(move |_ex: Arc<KopfExample>, _ctx: Context| {
+            let first = a.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    return Err(HandlerError::temporary("not yet").with_delay(Duration::from_secs(10)));
+                }
+                Ok::<_, HandlerError>(())
+            }
+        })
+        .id("create_pending")
+        .on_resume(move |_ex: Arc<KopfExample>, _ctx: Context| {
+            r.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, HandlerError>(()) }
+        })
+        .id("resume_fn");
+    let mut runner = KopfRunner::new(operator).with_crd::<KopfExample>().start().await;
+    runner.cluster().create(example("ex1", "v")).await;
+    runner.settle().await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 1, "the first attempt failed; a retry is due in 10 s");
+    runner.restart().await;
+    runner.advance(Duration::from_secs(10)).await;
+    let ex: KopfExample = runner.cluster().get("ex1").await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert!(
+        annotations(&ex).contains_key("kopf.zalando.org/last-handled-configuration"),
+        "the creation is done"
+    );
+    assert_eq!(resumes.load(Ordering::SeqCst), 0, "no resume handler mixed into the creation");
 }

@@ -109,7 +109,8 @@ async fn handlers_wait_until_every_listed_object_is_indexed() {
     let stash = Arc::new(Mutex::new(None));
     let seen: Arc<Mutex<Vec<usize>>> = Arc::default();
     let record = seen.clone();
-    let operator = indexing_operator(&stash).on_resume(move |_ex: Arc<KopfExample>, ctx: Context| {
+    // Listed objects without a diff-base are creations (Kopf never mixes resume handlers into them).
+    let operator = indexing_operator(&stash).on_create(move |_ex: Arc<KopfExample>, ctx: Context| {
         let indexed = ctx.index("by_app").map(|i| i.get("app-1").len()).unwrap_or_default();
         record.lock().unwrap().push(indexed);
         async { Ok::<_, HandlerError>(()) }
@@ -117,7 +118,7 @@ async fn handlers_wait_until_every_listed_object_is_indexed() {
     let objects: Vec<KopfExample> = (0..5).map(|i| labelled(&format!("ex{i}"), 1)).collect();
     let runner = KopfRunner::new(operator).with_crd::<KopfExample>().with_objects(objects).start().await;
     runner.settle().await;
-    assert_eq!(*seen.lock().unwrap(), vec![5; 5], "every resume handler saw all five objects indexed");
+    assert_eq!(*seen.lock().unwrap(), vec![5; 5], "every creation handler saw all five objects indexed");
 }
 
 #[tokio::test(start_paused = true)]

@@ -11,6 +11,7 @@ mod filtering;
 mod handling;
 mod indexes;
 mod posting;
+mod python_interop;
 mod settling;
 mod subhandlers;
 mod timers;
