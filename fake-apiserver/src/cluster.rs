@@ -270,6 +270,12 @@ impl Cluster {
         state.watches.values().filter(|w| w.has_backlog(&state)).count()
     }
 
+    /// Whether any of these watches has events not yet delivered.
+    pub(crate) fn watches_have_backlog(&self, ids: &[u64]) -> bool {
+        let state = self.shared.lock();
+        ids.iter().filter_map(|id| state.watches.get(id)).any(|w| w.has_backlog(&state))
+    }
+
     /// How many watches are open.
     pub fn open_watches(&self) -> usize {
         self.shared.lock().watches.len()

@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) rules: Mutex<Vec<Rule>>,
     pub(crate) root_ca: Mutex<String>,
     pub(crate) controllers: BTreeSet<Controller>,
+    /// The ids of the control plane's open watches (their undelivered events are its work).
+    pub(crate) watches: Mutex<Vec<u64>>,
     requests: AtomicU64,
     reconciles: AtomicU64,
 }
@@ -87,6 +89,7 @@ impl Shared {
             rules: Mutex::new(rules),
             root_ca: Mutex::new(root_ca),
             controllers,
+            watches: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
             reconciles: AtomicU64::new(0),
         }
@@ -127,13 +130,44 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Whether no controller has work due at the current (virtual) instant. Undelivered watch
-    /// events are counted by the fake itself ([`Cluster::watches_with_backlog`]).
+    /// Whether no controller has work due at the current (virtual) instant: the control plane's
+    /// task waits, none of its timers has come, and none of its watches holds an undelivered event.
     pub fn is_idle(&self) -> bool {
         if self.shared.awake.load(Ordering::SeqCst) {
             return false;
         }
-        lock(&self.shared.deadline).is_none_or(|d| d > Instant::now())
+        if lock(&self.shared.deadline).is_some_and(|d| d <= Instant::now()) {
+            return false;
+        }
+        let watches = lock(&self.shared.watches).clone();
+        !self.cluster.watches_have_backlog(&watches)
+    }
+
+    /// Waits until the control plane is idle at the current instant ([`ControlPlane::is_idle`]);
+    /// never moves the clock itself.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use fake_apiserver::{FakeApiServer, live::LiveCluster};
+    /// let server = FakeApiServer::builder().live(LiveCluster::new()).build();
+    /// let control = server.control_plane().unwrap();
+    /// control.settle().await;
+    /// assert!(control.is_idle());
+    /// // The controllers made the namespaces' ServiceAccounts and CA bundles.
+    /// assert!(server.cluster().object("", "serviceaccounts", "kube-system", "default").is_some());
+    /// # }
+    /// ```
+    pub async fn settle(&self) {
+        loop {
+            let changed = self.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_idle() {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// The next instant a controller has work due (a kubelet delay, a back-off, a schedule).

@@ -149,17 +149,6 @@ impl Cx<'_> {
         self.actions.push(Action::Patch { kind, namespace, name, status: false, patch });
     }
 
-    pub(crate) fn patch_status(&mut self, kind: Kind, object: &Object, status: Value) {
-        let (namespace, name) = object.key();
-        self.actions.push(Action::Patch {
-            kind,
-            namespace,
-            name,
-            status: true,
-            patch: json!({"status": status}),
-        });
-    }
-
     /// Replaces the status when it differs from the cached one.
     pub(crate) fn update_status(&mut self, kind: Kind, object: &Object, status: Value) {
         if object.status() == &status {
@@ -167,6 +156,12 @@ impl Cx<'_> {
         }
         let mut value = object.value.clone();
         value["status"] = status;
+        // Unconditional (built-ins allow it): the cache is current, and a patch of the object
+        // earlier in the same reconciliation must not make this one conflict.
+        if let Some(meta) = value["metadata"].as_object_mut() {
+            meta.remove("resourceVersion");
+            meta.remove("managedFields");
+        }
         self.actions.push(Action::ReplaceStatus { kind, object: value });
     }
 
@@ -207,6 +202,8 @@ impl Cx<'_> {
 /// One watched resource: its stream and where it resumes.
 struct Informer {
     kind: Kind,
+    /// The id of its watch.
+    id: u64,
     stream: Option<Peekable<WatchStream>>,
     /// The resourceVersion to resume from.
     rv: u64,
@@ -238,10 +235,6 @@ impl Queue {
         let work = self.order.pop_front()?;
         self.queued.remove(&work);
         Some(work)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.order.is_empty()
     }
 }
 
@@ -313,6 +306,7 @@ impl Manager {
             .keys()
             .map(|kind| Informer {
                 kind: *kind,
+                id: 0,
                 stream: None,
                 rv: 0,
                 relist: true,
@@ -385,6 +379,7 @@ impl Manager {
             match cluster.handle(req).await {
                 Ok(Response::Watch(stream)) => {
                     let inf = &mut self.informers[i];
+                    inf.id = stream.id();
                     inf.stream = Some(stream.peekable());
                     inf.retry_at = None;
                     inf.failures = 0;
@@ -591,6 +586,8 @@ impl Manager {
         if self.shared.poked.load(Ordering::SeqCst) {
             return;
         }
+        *super::control::lock(&self.shared.watches) =
+            self.informers.iter().filter(|i| i.stream.is_some()).map(|i| i.id).collect();
         self.shared.park(deadline);
         let informers = &mut self.informers;
         let ready = poll_fn(|cx| {

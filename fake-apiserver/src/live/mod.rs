@@ -52,14 +52,22 @@ mod behaviour;
 mod bootstrap;
 mod config;
 mod control;
+mod cron;
+mod cronjob;
+mod daemonset;
+mod deployment;
+mod endpointslice;
+mod job;
 mod kubelet;
 mod manager;
 mod nodes;
 mod publishers;
 mod quantity;
 mod rbac;
+mod replicaset;
 mod scheduler;
 mod selector;
+mod statefulset;
 mod templates;
 mod volumes;
 mod world;
@@ -73,6 +81,8 @@ pub use behaviour::{
 pub use bootstrap::{KUBERNETES_SERVICE_IP, SYSTEM_NAMESPACES};
 pub use config::{Controller, LiveCluster, NodeTemplate, UnknownController};
 pub use control::{ControlPlane, NODE_HEALTH_ANNOTATION, NodeHealth};
+pub use cron::{CronError, Schedule};
+pub use job::TRACKING_FINALIZER;
 pub use publishers::ROOT_CA_CONFIGMAP;
 pub use volumes::DEFAULT_STORAGE_CLASS;
 
@@ -114,7 +124,13 @@ pub(crate) fn start(cluster: &Cluster, live: &LiveCluster, seed: u64) -> Arc<Run
                 loops.push(Box::<nodes::NodeAgent>::default());
             }
             Controller::NodeLifecycle => loops.push(Box::new(nodes::NodeLifecycle)),
-            _ => {}
+            Controller::Deployment => loops.push(Box::new(deployment::Deployments)),
+            Controller::ReplicaSet => loops.push(Box::new(replicaset::ReplicaSets)),
+            Controller::StatefulSet => loops.push(Box::new(statefulset::StatefulSets)),
+            Controller::DaemonSet => loops.push(Box::new(daemonset::DaemonSets)),
+            Controller::Job => loops.push(Box::<job::Jobs>::default()),
+            Controller::CronJob => loops.push(Box::new(cronjob::CronJobs)),
+            Controller::EndpointSlice => loops.push(Box::new(endpointslice::EndpointSlices)),
         }
     }
     let manager = Manager::new(cluster.clone(), shared.clone(), loops);

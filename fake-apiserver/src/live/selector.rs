@@ -43,26 +43,6 @@ fn expression(expr: &Value, value: impl Fn(&str) -> Option<String>) -> bool {
     }
 }
 
-/// The selector as `kubectl` and the `/scale` subresource print it (`app=web,tier in (a,b)`).
-pub(crate) fn to_string(selector: &Value) -> String {
-    let mut parts = Vec::new();
-    if let Some(m) = selector["matchLabels"].as_object() {
-        parts.extend(m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())));
-    }
-    for e in selector["matchExpressions"].as_array().into_iter().flatten() {
-        let key = e["key"].as_str().unwrap_or_default();
-        let values: Vec<&str> =
-            e["values"].as_array().map(|v| v.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        parts.push(match e["operator"].as_str().unwrap_or_default() {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_owned(),
-            _ => format!("!{key}"),
-        });
-    }
-    parts.join(",")
-}
-
 /// Whether a node satisfies a Pod's `nodeSelector` and required node affinity.
 pub(crate) fn node_fits(pod_spec: &Value, node: &Value) -> bool {
     let labels = &node["metadata"]["labels"];
@@ -144,12 +124,6 @@ mod tests {
             {"key": "version", "operator": "NotIn", "values": ["1"]},
         ]});
         assert!(matches(&sel, &labels));
-        assert_eq!(
-            to_string(
-                &json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "x", "operator": "Exists"}]})
-            ),
-            "app=web,x"
-        );
     }
 
     #[test]

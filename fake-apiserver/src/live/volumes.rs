@@ -3,7 +3,7 @@
 //! simulated node, reclaim policy Delete) is created, both sides are marked Bound — and the volume
 //! of a deleted claim is deleted, as the PV controller with a dynamic provisioner does.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::time::Instant;
 
 use super::manager::{Cx, Reconciler};
@@ -114,7 +114,6 @@ impl Reconciler for VolumeBinder {
             });
             cx.update_status(Kind::PersistentVolumeClaim, &claim, status);
         }
-        let _: Option<Value> = None;
         None
     }
 }

@@ -169,10 +169,6 @@ impl Object {
     pub(crate) fn controller_uid(&self) -> Option<&str> {
         self.controller().and_then(|r| r["uid"].as_str())
     }
-
-    pub(crate) fn controlled_by(&self, uid: &str) -> bool {
-        self.controller_uid() == Some(uid)
-    }
 }
 
 /// One resource's cache, with its indexes.
@@ -248,16 +244,8 @@ impl Cache {
         self.objects.get(key)
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Object>> {
-        self.objects.values()
-    }
-
     pub(crate) fn keys(&self) -> impl Iterator<Item = &ObjKey> {
         self.objects.keys()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.objects.len()
     }
 }
 
