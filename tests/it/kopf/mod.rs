@@ -10,6 +10,7 @@ mod faults;
 mod filtering;
 mod handling;
 mod indexes;
+mod memos;
 mod posting;
 mod python_interop;
 mod settling;
