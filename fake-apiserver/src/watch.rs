@@ -266,7 +266,16 @@ impl WatchStream {
         let buffer_len = buffer.len();
         buffered.store(buffer_len, Ordering::SeqCst);
         let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        state.watches.insert(id, WatchInfo { filter: filter.clone(), cursor, buffered: buffered.clone(), stalled, closed: closed.clone() });
+        state.watches.insert(
+            id,
+            WatchInfo {
+                filter: filter.clone(),
+                cursor,
+                buffered: buffered.clone(),
+                stalled,
+                closed: closed.clone(),
+            },
+        );
         state.journal_delivery(id, "OPENED", cursor, None);
         let now = Instant::now();
         let next_bookmark = spec.bookmarks.then(|| now + BOOKMARK_INTERVAL);

@@ -6,17 +6,20 @@
 //! an object, no operator task awake (processing an event, running a handler — async or blocking —,
 //! posting an Event, sending a request), no own patch awaiting its watch echo, no watch stream
 //! disconnected, no deadline of the operator's waits that has come without its task having run, no
-//! request in flight inside the fake, no watch event undelivered by the fake. These are counters
-//! kept by the reactor and by the fake, not sleeps or polling.
+//! request in flight inside the fake, no watch event undelivered by the fake — and, with
+//! [`KopfRunner::live_cluster`], no controller of the live cluster with work due (a change it has
+//! not processed, a reconciliation queued, a kubelet delay or back-off that has come). These are
+//! counters kept by the reactor, the fake and its control plane, not sleeps or polling.
 //!
 //! It does not wait for what is due later: handler retry delays, timers, the consistency timeout
-//! of a patch whose echo did not come. If in-progress work itself waits on virtual time — a handler
+//! of a patch whose echo did not come, a container that starts in a second, a CronJob's next run. If in-progress work itself waits on virtual time — a handler
 //! that sleeps, a request with injected latency, a watch reconnecting after its backoff — the
 //! runtime's auto-advance moves the clock to finish it; `settle()` never moves the clock otherwise.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use fake_apiserver::live::{ControlPlane, LiveCluster};
 use fake_apiserver::{FakeApiServer, FaultRule, RandomFaults};
 use kopf::{
     Activity, ApiClient, Clock, KubeApiClient, Namespaces, Operator, RunOptions, RunningOperator, Settings,
@@ -53,6 +56,7 @@ pub struct KopfRunner {
     adapter: Adapter,
     journal: Option<usize>,
     timeline: bool,
+    live: Option<LiveCluster>,
 }
 
 /// A change to the operator's settings, applied before the start.
@@ -92,6 +96,7 @@ impl KopfRunner {
             adapter: Adapter::Direct,
             journal: None,
             timeline: true,
+            live: None,
         }
     }
 
@@ -143,6 +148,26 @@ impl KopfRunner {
         self
     }
 
+    /// Runs the fake as a live cluster ([`fake_apiserver::live`]): bootstrap objects, the built-in
+    /// controllers, simulated Nodes and kubelets, all on the test's virtual clock. `settle()` then
+    /// also waits for the controllers, and `advance()` and `wait_for()` fire their deadlines
+    /// (kubelet delays, back-offs, CronJob schedules) in order. Off by default.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use fake_apiserver::live::LiveCluster;
+    /// use kopf_testing::KopfRunner;
+    /// let runner = KopfRunner::new(kopf::Operator::new()).live_cluster(LiveCluster::new().nodes(2)).start().await;
+    /// let nodes = runner.server().cluster().objects("", "nodes");
+    /// assert_eq!(nodes.len(), 2);
+    /// # }
+    /// ```
+    pub fn live_cluster(mut self, live: LiveCluster) -> Self {
+        self.live = Some(live);
+        self
+    }
+
     /// Whether to keep a timeline (default: yes); long benchmarks turn it off to save memory.
     pub fn timeline(mut self, enabled: bool) -> Self {
         self.timeline = enabled;
@@ -159,6 +184,9 @@ impl KopfRunner {
         let mut server = FakeApiServer::builder().seed(self.seed);
         if let Some(records) = self.journal {
             server = server.journal(records);
+        }
+        if let Some(live) = self.live {
+            server = server.live(live);
         }
         let server = server.build();
         let base: jiff::Timestamp =
@@ -358,7 +386,10 @@ impl Runner {
 
     fn settled(&self) -> bool {
         let cluster = self.server.cluster();
-        self.activity.is_idle() && cluster.in_flight() == 0 && cluster.watches_with_backlog() == 0
+        self.activity.is_idle()
+            && cluster.in_flight() == 0
+            && cluster.watches_with_backlog() == 0
+            && self.server.control_plane().is_none_or(ControlPlane::is_idle)
     }
 
     /// Waits until nothing is left to do at the current virtual instant (see the module docs).
@@ -373,6 +404,16 @@ impl Runner {
             let changed = self.activity.changed();
             tokio::pin!(changed);
             changed.as_mut().enable();
+            // The live cluster's controllers count their own work; a change there wakes us too
+            // (a `Notified` hears every notification sent after it was made, polled or not).
+            let controllers = self.server.control_plane().map(ControlPlane::changed);
+            let controllers = async move {
+                match controllers {
+                    Some(c) => c.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(controllers);
             if self.settled() {
                 return;
             }
@@ -383,14 +424,19 @@ impl Runner {
             }
             if started.elapsed() > SETTLE_LIMIT {
                 panic!(
-                    "settle() did not settle within {SETTLE_LIMIT:?} of virtual time: {:?}, fake in flight {}, watches with backlog {}\n{}",
+                    "settle() did not settle within {SETTLE_LIMIT:?} of virtual time: {:?}, fake in flight {}, watches with backlog {}, live controllers idle {:?}\n{}",
                     self.activity.snapshot(),
                     self.server.cluster().in_flight(),
                     self.server.cluster().watches_with_backlog(),
+                    self.server.control_plane().map(ControlPlane::is_idle),
                     self.timeline
                 );
             }
-            changed.await;
+            tokio::select! {
+                biased;
+                () = &mut changed => {}
+                () = &mut controllers => {}
+            }
         }
     }
 
@@ -422,7 +468,13 @@ impl Runner {
             if now >= limit {
                 return Err(WaitTimeout(timeout));
             }
-            let next = self.activity.next_deadline().filter(|d| *d > now).map_or(limit, |d| d.min(limit));
+            let controllers = self.server.control_plane().and_then(ControlPlane::next_deadline);
+            let next = [self.activity.next_deadline(), controllers]
+                .into_iter()
+                .flatten()
+                .filter(|d| *d > now)
+                .min()
+                .map_or(limit, |d| d.min(limit));
             tokio::time::sleep_until(next).await;
         }
     }

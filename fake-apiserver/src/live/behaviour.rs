@@ -403,8 +403,8 @@ mod tests {
     use super::*;
 
     fn pod(annotations: Value, owner: Option<&str>) -> Value {
-        let mut pod =
-            json!({"metadata": {"namespace": "ns", "labels": {"app": "web"}, "annotations": annotations}});
+        let mut pod = json!({"metadata": {"namespace": "ns", "labels": {"app": "web"}}});
+        pod["metadata"]["annotations"] = annotations;
         if let Some(kind) = owner {
             pod["metadata"]["ownerReferences"] = json!([{"kind": kind, "controller": true}]);
         }

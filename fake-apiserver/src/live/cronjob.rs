@@ -183,9 +183,8 @@ impl Reconciler for CronJobs {
                 meta[field] = template["metadata"][field].clone();
             }
         }
-        meta["annotations"][SCHEDULED_AT] = json!(
-            at.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string().replace("+00:00", "Z")
-        );
+        meta["annotations"][SCHEDULED_AT] =
+            json!(at.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string().replace("+00:00", "Z"));
         cx.create(Kind::Job, cj.namespace(), json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": template["spec"].clone()}));
         status["lastScheduleTime"] = json!(crate::clock::rfc3339_seconds(at));
         cx.update_status(Kind::CronJob, &cj, status);

@@ -237,7 +237,7 @@ impl Reconciler for Deployments {
             }
             let stale = annotations.iter().any(|(k, v)| rs.annotation(k) != v.as_str());
             let min_ready_stale = rs.spec()["minReadySeconds"].as_i64().unwrap_or(0) != spec.min_ready;
-            if (wanted != current || min_ready_stale) || (stale && wanted != current) {
+            if wanted != current || min_ready_stale || stale {
                 cx.patch(
                     Kind::ReplicaSet,
                     rs,

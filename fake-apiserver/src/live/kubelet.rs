@@ -830,14 +830,14 @@ impl Reconciler for Kubelet {
             }
             let status = sim.status(&pod, now, &names);
             let next = sim.next_change(now).map_or(kill_at, |n| n.min(kill_at));
-            self.write(cx, &pod, &mut sim, status);
+            self.write(cx, &pod, &mut sim, &status);
             self.sims.insert(pod.uid().to_owned(), sim);
             return Some(next);
         }
         sim.advance(now, &names);
         let status = sim.status(&pod, now, &names);
         let next = sim.next_change(now);
-        self.write(cx, &pod, &mut sim, status);
+        self.write(cx, &pod, &mut sim, &status);
         if matches!(sim.phase(), "Succeeded" | "Failed") {
             self.release(&mut sim);
         }
@@ -848,7 +848,7 @@ impl Reconciler for Kubelet {
 
 impl Kubelet {
     /// Writes the status when the kubelet's own view changed since its last write.
-    fn write(&self, cx: &mut Cx<'_>, pod: &Arc<Object>, sim: &mut Sim, status: Value) {
+    fn write(&self, cx: &mut Cx<'_>, pod: &Arc<Object>, sim: &mut Sim, status: &Value) {
         let mut own = status.clone();
         if let Some(conditions) = own["conditions"].as_array_mut() {
             conditions.retain(|c| {

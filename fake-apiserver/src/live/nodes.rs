@@ -372,7 +372,9 @@ mod tests {
     use super::*;
 
     fn pod(tolerations: Value) -> Object {
-        Object::new(json!({"metadata": {"name": "p"}, "spec": {"tolerations": tolerations}}))
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {}});
+        pod["spec"]["tolerations"] = tolerations;
+        Object::new(pod)
     }
 
     #[test]

@@ -27,7 +27,9 @@ fn meta(name: &str, aggregate_to: &[&str]) -> Value {
 }
 
 fn role(name: &str, aggregate_to: &[&str], rules: Vec<Value>) -> Value {
-    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(name, aggregate_to), "rules": rules})
+    let mut role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(name, aggregate_to)});
+    role["rules"] = Value::Array(rules);
+    role
 }
 
 fn aggregated(name: &str, from: &str, rules: Vec<Value>) -> Value {
@@ -462,13 +464,15 @@ pub(crate) fn cluster_roles() -> Vec<Value> {
 }
 
 fn binding(name: &str, role: &str, subjects: Value) -> Value {
-    json!({
+    let mut binding = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
         "metadata": meta(name, &[]),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": subjects,
-    })
+        "subjects": null,
+    });
+    binding["subjects"] = subjects;
+    binding
 }
 
 fn group(name: &str) -> Value {

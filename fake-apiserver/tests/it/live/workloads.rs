@@ -166,10 +166,11 @@ async fn a_rolling_update_stays_within_max_surge_and_max_unavailable_and_keeps_t
     let took = until(&server, Duration::from_secs(300), |s| complete(s, "web")).await;
     assert_eq!(took, Duration::from_secs(22), "two waves of two new Pods, each ready 11 s after it was made");
     drained(&server).await;
-    let c = census.lock().unwrap();
-    assert_eq!(c.max_alive, 5, "replicas + maxSurge (25 % of 4, rounded up)");
-    assert_eq!(c.min_ready, Some(3), "replicas - maxUnavailable (25 % of 4, rounded down)");
-    drop(c);
+    {
+        let c = census.lock().unwrap();
+        assert_eq!(c.max_alive, 5, "replicas + maxSurge (25 % of 4, rounded up)");
+        assert_eq!(c.min_ready, Some(3), "replicas - maxUnavailable (25 % of 4, rounded down)");
+    }
     let mut sets = replica_sets(&server);
     sets.sort_by_key(|rs| {
         rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str().unwrap().to_owned()
@@ -383,14 +384,16 @@ async fn a_daemonset_runs_one_pod_on_each_node_whose_taints_it_tolerates() {
 }
 
 fn job(name: &str, completions: i64, parallelism: i64, annotations: Value) -> Value {
-    json!({
+    let mut job = json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name, "namespace": "default"},
         "spec": {
             "completions": completions, "parallelism": parallelism, "backoffLimit": 2,
-            "template": {"metadata": {"annotations": annotations}, "spec": {"restartPolicy": "Never", "containers": [{"name": "work", "image": "busybox"}]}},
+            "template": {"metadata": {}, "spec": {"restartPolicy": "Never", "containers": [{"name": "work", "image": "busybox"}]}},
         },
-    })
+    });
+    job["spec"]["template"]["metadata"]["annotations"] = annotations;
+    job
 }
 
 fn job_condition(server: &FakeApiServer, name: &str, kind: &str) -> bool {
