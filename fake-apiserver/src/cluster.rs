@@ -64,6 +64,8 @@ pub(crate) struct State {
     pub(crate) tasks: VecDeque<Task>,
     /// Warnings for the request being handled (`Warning` headers), taken when it is done.
     pub(crate) warnings: Vec<String>,
+    /// The feature gate `ShardedListAndWatch`: honour `shardSelector` (else ignore it).
+    pub(crate) sharded_list_and_watch: bool,
 }
 
 /// The state plus what lives outside the lock.
@@ -89,6 +91,7 @@ pub(crate) struct Config {
     pub(crate) history: usize,
     pub(crate) journal: usize,
     pub(crate) namespaces: Vec<String>,
+    pub(crate) sharded_list_and_watch: bool,
 }
 
 /// A handle to the in-memory cluster. Cheap to clone; all clones share one state.
@@ -116,6 +119,7 @@ impl Cluster {
             clock,
             tasks: VecDeque::new(),
             warnings: Vec::new(),
+            sharded_list_and_watch: config.sharded_list_and_watch,
         };
         let cluster = Self {
             shared: Arc::new(Shared { state: Mutex::new(state), in_flight: AtomicUsize::new(0), clock }),
@@ -220,6 +224,11 @@ impl Cluster {
         let mut state = self.shared.lock();
         let rv = state.rv;
         state.history.compact(rv);
+    }
+
+    /// Whether the feature gate `ShardedListAndWatch` is on ([`crate::Builder::sharded_list_and_watch`]).
+    pub fn sharded_list_and_watch(&self) -> bool {
+        self.shared.lock().sharded_list_and_watch
     }
 
     /// The resource served at this group, version and plural.

@@ -77,6 +77,9 @@ pub use faults::{Fault, FaultPlan, FaultRule, RandomFaults};
 pub use journal::{Delivery, HttpRequest, Journal, Operation, Record};
 pub use request::{FieldValidation, ListResult, Params, PatchType, Preconditions, Request, Response, Verb};
 pub use resources::{Origin, ResourceInfo, ScaleSpec, StorageKey, version_priority};
+pub use selectors::shards::{
+    SHARD_SPACE_END, ShardField, ShardRange, ShardSelector, ShardSelectorError, fnv1a_64,
+};
 pub use service::{Body, FakeService};
 pub use store::history::EventType;
 pub use store::objects::StoredObject;
@@ -160,6 +163,7 @@ impl Default for Builder {
                 namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"]
                     .map(String::from)
                     .to_vec(),
+                sharded_list_and_watch: true,
             },
             live: None,
         }
@@ -198,6 +202,23 @@ impl Builder {
         S: Into<String>,
     {
         self.config.namespaces = namespaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The feature gate `ShardedListAndWatch` (Kubernetes 1.36, alpha; KEP-5866): on (the default
+    /// here), lists and watches honour `shardSelector` — a malformed one is a 400 — and sharded
+    /// lists carry `metadata.shardInfo`; off, the parameter is ignored as by a server without the
+    /// gate, and every client gets everything.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let server = fake_apiserver::FakeApiServer::builder().sharded_list_and_watch(false).build();
+    /// assert!(!server.cluster().sharded_list_and_watch());
+    /// # }
+    /// ```
+    pub fn sharded_list_and_watch(mut self, enabled: bool) -> Self {
+        self.config.sharded_list_and_watch = enabled;
         self
     }
 

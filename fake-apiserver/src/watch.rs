@@ -26,6 +26,7 @@ use crate::faults::Fault;
 use crate::resources::{ResourceInfo, StorageKey};
 use crate::selectors::fields::FieldSelector;
 use crate::selectors::labels::LabelSelector;
+use crate::selectors::shards::ShardSelector;
 use crate::store::history::{Change, EventType};
 use crate::store::objects::StoredObject;
 
@@ -120,6 +121,9 @@ pub(crate) struct WatchFilter {
     pub(crate) namespace: Option<String>,
     pub(crate) labels: LabelSelector,
     pub(crate) fields: FieldSelector,
+    /// The parsed `shardSelector`, when the feature gate is on. The uid and the namespace never
+    /// change, so an object never moves in or out of a shard: no synthetic `ADDED`/`DELETED`.
+    pub(crate) shards: Option<ShardSelector>,
 }
 
 impl WatchFilter {
@@ -127,6 +131,7 @@ impl WatchFilter {
         self.namespace.as_ref().is_none_or(|ns| ns == object.namespace())
             && self.labels.matches(&object.labels)
             && self.fields.matches(|path| object.field(path))
+            && self.shards.as_ref().is_none_or(|s| s.matches(&object.uid, object.namespace()))
     }
 
     /// The event a change becomes for this watch, if any.

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! fake-apiserver serve [--port N] [--bind ADDR] [--tls] [--kubeconfig PATH] [--token T] [--seed S] [--journal PATH]
+//!                      [--feature-gates ShardedListAndWatch=false]
 //! ```
 //!
 //! The first line of stdout is the base URL (scripts read it to learn the port). The server runs on
@@ -53,6 +54,30 @@ struct Serve {
     /// At exit, write the journal (operations, watch deliveries, HTTP requests) as JSON lines.
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
+    /// Feature gates as kube-apiserver takes them (`Name=true|false`, comma-separated). Known:
+    /// `ShardedListAndWatch` (default true here; false ignores `shardSelector`).
+    #[arg(long, value_name = "GATES", value_parser = parse_gates)]
+    feature_gates: Option<Gates>,
+}
+
+/// The feature gates given on the command line.
+#[derive(Debug, Clone, Default)]
+struct Gates {
+    sharded_list_and_watch: Option<bool>,
+}
+
+fn parse_gates(text: &str) -> Result<Gates, String> {
+    let mut gates = Gates::default();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, value) = item.split_once('=').ok_or_else(|| format!("missing bool value for {item}"))?;
+        let value: bool =
+            value.trim().parse().map_err(|_| format!("invalid value of {name}={value}, err: not a bool"))?;
+        match name.trim() {
+            "ShardedListAndWatch" => gates.sharded_list_and_watch = Some(value),
+            other => return Err(format!("unrecognized feature gate: {other}")),
+        }
+    }
+    Ok(gates)
 }
 
 /// Why `serve` stopped with a failure.
@@ -99,7 +124,11 @@ fn main() -> ExitCode {
 async fn run(args: Serve) -> Result<(), RunError> {
     use tokio::signal::unix::{SignalKind, signal};
     // The real clock: timestamps start now, not at the deterministic default base time.
-    let server = FakeApiServer::builder().seed(args.seed).base_time(jiff::Timestamp::now()).build();
+    let mut builder = FakeApiServer::builder().seed(args.seed).base_time(jiff::Timestamp::now());
+    if let Some(enabled) = args.feature_gates.as_ref().and_then(|g| g.sharded_list_and_watch) {
+        builder = builder.sharded_list_and_watch(enabled);
+    }
+    let server = builder.build();
     let mut options = ServeOptions::default().bind(args.bind).port(args.port).tls(args.tls);
     if let Some(token) = &args.token {
         options = options.token(token);

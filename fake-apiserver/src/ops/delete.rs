@@ -83,6 +83,8 @@ impl State {
         let params = self.delete_params(req)?;
         let labels = parse_labels(&params)?;
         let fields = parse_fields(info, &params)?;
+        // DeleteCollection lists through the same storage call as a list, shard selector included.
+        let shards = self.parse_shards(&params)?;
         let targets: Vec<ObjectKey> = self
             .stores
             .get(&**info.storage_key())
@@ -93,6 +95,7 @@ impl State {
                         req.namespace.as_ref().is_none_or(|ns| ns == o.namespace())
                             && labels.matches(&o.labels)
                             && fields.matches(|path| o.field(path))
+                            && shards.as_ref().is_none_or(|s| s.matches(&o.uid, o.namespace()))
                     })
                     .map(|o| (o.namespace().to_owned(), o.name().to_owned()))
                     .collect()
@@ -108,7 +111,7 @@ impl State {
             resource_version: self.rv,
             continue_token: None,
             remaining_item_count: None,
-            shard_selector: None,
+            shard_selector: shards.map(|s| s.to_string()),
         })
     }
 

@@ -16,6 +16,7 @@ use crate::request::{ListResult, Params, Request, Response};
 use crate::resources::{ResourceInfo, StorageKey};
 use crate::selectors::fields::FieldSelector;
 use crate::selectors::labels::LabelSelector;
+use crate::selectors::shards::ShardSelector;
 use crate::store::Store;
 use crate::store::objects::{ObjectKey, StoredObject};
 use crate::watch::{DEFAULT_WATCH_TIMEOUT, Start, WatchEvent, WatchFilter, WatchSpec, WatchStream};
@@ -40,6 +41,7 @@ impl State {
         let p = &req.params;
         let labels = parse_labels(p)?;
         let fields = parse_fields(info, p)?;
+        let shards = self.parse_shards(p)?;
         let (at, start_after) = self.list_position(p)?;
         let rv = match at {
             ReadAt::Current => self.rv,
@@ -49,6 +51,7 @@ impl State {
             req.namespace.as_ref().is_none_or(|ns| ns == o.namespace())
                 && labels.matches(&o.labels)
                 && fields.matches(|path| o.field(path))
+                && shards.as_ref().is_none_or(|s| s.matches(&o.uid, o.namespace()))
         };
         let empty = Store::default();
         let current = self.stores.get(&**info.storage_key()).unwrap_or(&empty);
@@ -77,7 +80,7 @@ impl State {
             (0, _) | (_, None) => (None, None),
             (n, Some(last)) => {
                 let token = encode_continue(rv, &(last.namespace().to_owned(), last.name().to_owned()));
-                let count = (labels.is_empty() && fields.is_empty()).then_some(n);
+                let count = (labels.is_empty() && fields.is_empty() && shards.is_none()).then_some(n);
                 (Some(token), count)
             }
         };
@@ -87,8 +90,19 @@ impl State {
             resource_version: rv,
             continue_token,
             remaining_item_count,
-            shard_selector: None,
+            shard_selector: shards.map(|s| s.to_string()),
         })
+    }
+
+    /// The `shardSelector` of a list or watch, if the feature gate is on and one is given (an
+    /// empty parameter is no selector, as on the real server).
+    pub(crate) fn parse_shards(&self, p: &Params) -> Result<Option<ShardSelector>> {
+        match p.shard_selector.as_deref() {
+            Some(text) if self.sharded_list_and_watch && !text.is_empty() => ShardSelector::parse(text)
+                .map(Some)
+                .map_err(|e| ApiError::BadRequest(format!("invalid shard selector: {e}"))),
+            _ => Ok(None),
+        }
     }
 
     /// The resourceVersion rules of a list (and where a continued list resumes).
@@ -182,6 +196,7 @@ impl State {
         let p = &req.params;
         let labels = parse_labels(p)?;
         let fields = parse_fields(info, p)?;
+        let shards = self.parse_shards(p)?;
         let start = match (p.send_initial_events, p.resource_version.as_deref()) {
             (Some(true), _) => {
                 if !p.allow_watch_bookmarks {
@@ -216,7 +231,7 @@ impl State {
         let key = info.storage_key().clone();
         let spec = WatchSpec {
             info: info.clone(),
-            filter: WatchFilter { key, namespace: req.namespace.clone(), labels, fields },
+            filter: WatchFilter { key, namespace: req.namespace.clone(), labels, fields, shards },
             start,
             timeout,
             bookmarks: p.allow_watch_bookmarks,

@@ -1,5 +1,5 @@
-//! Label and field selectors, parsed and matched as kube-apiserver does for `?labelSelector=` and
-//! `?fieldSelector=`.
+//! Label, field and shard selectors, parsed and matched as kube-apiserver does for `?labelSelector=`,
+//! `?fieldSelector=` and `?shardSelector=` (the last in [`shards`]).
 //!
 //! A parse failure is a [`SelectorError`] whose text is the message the server puts in its 400
 //! `BadRequest` Status (the server passes the apimachinery parser's error through unchanged).
@@ -8,6 +8,7 @@ use crate::validation::go_quote;
 
 pub(crate) mod fields;
 pub(crate) mod labels;
+pub(crate) mod shards;
 
 /// Why a label or field selector was refused; `Display` gives the server's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -78,3 +78,48 @@ async fn serve_prints_its_url_first_writes_a_usable_kubeconfig_and_stops_on_sigt
             .any(|r| r["kind"] == "operation" && r["verb"] == "create" && r["resource"] == "configmaps")
     );
 }
+
+#[tokio::test]
+async fn serve_with_the_sharding_feature_gate_off_ignores_shard_selectors_and_refuses_unknown_gates() {
+    let dir = scratch("binary-gates");
+    let kubeconfig = dir.join("kubeconfig");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
+        .args(["serve", "--port", "0", "--feature-gates", "ShardedListAndWatch=false"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(WAIT, stdout.next_line()).await.expect("the URL in time").unwrap().expect("a URL");
+    let mut config = kube::Config::from_custom_kubeconfig(
+        Kubeconfig::read_from(&kubeconfig).expect("the kubeconfig is written"),
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .expect("kube reads the kubeconfig");
+    config.root_cert = Some(Vec::new());
+    let client = kube::Client::try_from(config).unwrap();
+    for name in ["a", "b", "c", "d"] {
+        configmaps(&client).create(&PostParams::default(), &cm(name)).await.unwrap();
+    }
+    // A range too narrow to hold any of four uids, were it honoured.
+    let selector = "shardRange(object.metadata.uid, '0x0000000000000000', '0x0000000000000001')";
+    let encoded: String = form_urlencoded::byte_serialize(selector.as_bytes()).collect();
+    let req = http::Request::get(format!("/api/v1/namespaces/default/configmaps?shardSelector={encoded}"))
+        .body(Vec::new())
+        .unwrap();
+    let list: Value = client.request(req).await.unwrap();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(4));
+    assert!(list["metadata"].get("shardInfo").is_none());
+    child.kill().await.unwrap();
+
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
+        .args(["serve", "--feature-gates", "NoSuchGate=true"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unrecognized feature gate: NoSuchGate"));
+}

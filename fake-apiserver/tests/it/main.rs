@@ -26,6 +26,7 @@ mod patches;
 mod python_client;
 mod python_kopf;
 mod runtime;
+mod shards;
 mod subresources;
 mod tables;
 mod validation;
