@@ -7,6 +7,12 @@
 //! - [`fake_cluster`]: a kube-runtime controller with a finalizer, against the in-memory
 //!   fake-apiserver, on virtual time (`cargo run -p kopf-examples --bin fake-cluster-demo`).
 
+pub mod e2e;
+pub mod ex01_minimal;
+pub mod ex02_children;
+pub mod ex03_exceptions;
+pub mod ex04_events;
+pub mod ex05_handlers;
 pub mod fake_cluster;
 pub mod kopfexample;
 pub mod stories;

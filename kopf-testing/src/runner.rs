@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::adapter::DirectApiClient;
 use crate::cluster::TestCluster;
+use crate::report::Report;
 use crate::timeline::{Recording, Timeline};
 
 /// How long `settle()` may let virtual time pass for in-progress work before it gives up.
@@ -350,6 +351,11 @@ impl Runner {
     /// The timeline so far.
     pub fn timeline(&self) -> &Timeline {
         &self.timeline
+    }
+
+    /// What the handlers did so far, per handler and object ([`Report`]).
+    pub fn report(&self) -> Report {
+        self.timeline.report()
     }
 
     /// The operator's counters of work in progress.

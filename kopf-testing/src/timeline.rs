@@ -12,6 +12,8 @@ use kopf::{
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::report::{Recorder, Report};
+
 /// One line of the timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -35,11 +37,12 @@ pub struct Timeline {
     entries: Arc<Mutex<Vec<Entry>>>,
     start: Instant,
     enabled: bool,
+    report: Recorder,
 }
 
 impl Timeline {
     pub(crate) fn new(start: Instant, enabled: bool) -> Self {
-        Self { entries: Arc::new(Mutex::new(Vec::new())), start, enabled }
+        Self { entries: Arc::new(Mutex::new(Vec::new())), start, enabled, report: Recorder::default() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
@@ -53,6 +56,11 @@ impl Timeline {
         }
         let at = self.start.elapsed();
         self.lock().push(Entry { at, kind, text: text.into() });
+    }
+
+    /// The handler runs so far, counted per handler and object (kept with the timeline off too).
+    pub fn report(&self) -> Report {
+        self.report.snapshot()
     }
 
     /// All lines so far.
@@ -81,6 +89,9 @@ fn object(namespace: &str, name: &str) -> String {
 
 impl Observer for Timeline {
     fn observe(&self, observation: Observation) {
+        if let Observation::Handler { id, namespace, name, outcome, .. } = &observation {
+            self.report.record(id, object(namespace, name), outcome);
+        }
         if !self.enabled {
             return;
         }

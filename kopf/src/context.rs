@@ -300,6 +300,12 @@ impl Context {
         self.inner.stopped.sleep_blocking(duration);
     }
 
+    /// The operator's own connection to the API, typed ([`crate::Api`]), for reading and writing
+    /// other objects (children, configuration) with the operator's credentials.
+    pub fn api(&self) -> crate::Api {
+        crate::Api::new(self.inner.rt.client.clone())
+    }
+
     /// Applies what [`Context::patch`] holds now, instead of after the handler (for daemons that
     /// report progress while they run); the patch is empty afterwards.
     ///
@@ -351,10 +357,7 @@ impl Context {
                 tracing::error!(object = %object, handler = %self.id(), "[{object}] {message}")
             }
         }
-        let posting = &self.inner.rt.settings.posting;
-        if posting.enabled && posting.loggers && level >= posting.level {
-            self.inner.rt.poster.post(&self.inner.body, level.event_type(), "Logging", &message);
-        }
+        crate::execution::post_log(&self.inner.rt, &self.inner.body, level, &message);
     }
 
     /// Logs at debug level.

@@ -64,8 +64,8 @@ pub use causation::Reason;
 #[cfg(feature = "cli")]
 pub use cli::{Cli, run, run_with};
 pub use client::{
-    ApiClient, BoxFuture, Error as ApiError, KubeApiClient, ObjectList, PatchBody, RawEvent,
-    Result as ApiResult,
+    Api, ApiClient, BoxFuture, Error as ApiError, KubeApiClient, ObjectList, PatchBody, RawEvent,
+    Result as ApiResult, Typed,
 };
 pub use context::Context;
 pub use engines::indexing::Index;

@@ -5,6 +5,7 @@
 mod error;
 mod kube;
 pub(crate) mod retrying;
+mod typed;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 pub use self::error::Error;
 pub use self::kube::KubeApiClient;
+pub use self::typed::{Api, Typed};
 use crate::structs::references::Resource;
 
 /// A boxed, sendable future (the trait is object-safe).

@@ -55,6 +55,9 @@ fn changes(target: &Value, patch: &Value) -> bool {
     })
 }
 
+/// The resourceVersion awaited after an object was released for deletion (Kopf's sentinel).
+pub(crate) const NEVER_ARRIVES: &str = "~which~never~arrives~";
+
 pub(crate) async fn apply(
     client: &dyn ApiClient,
     settings: &Settings,
@@ -143,9 +146,15 @@ pub(crate) async fn apply(
         let deleting_without_finalizers = !response["metadata"]["deletionTimestamp"].is_null()
             && response["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty);
         let unchanged = rv.as_deref() == body["metadata"]["resourceVersion"].as_str();
-        // No echo comes for a no-op patch, nor for an object released for deletion (Kopf's
-        // "~which~never~arrives" sentinel): its next event is DELETED.
-        applied.expected_rv = rv.filter(|_| !unchanged && !deleting_without_finalizers);
+        // No echo comes for a no-op patch. An object released for deletion gets Kopf's sentinel
+        // version that never arrives: what is still in flight before its DELETED event — e.g. the
+        // echo of the patch that purged the progress — must not be mistaken for a fresh state and
+        // re-run the finished deletion handlers; the DELETED event (or the timeout) ends the wait.
+        applied.expected_rv = if deleting_without_finalizers {
+            Some(NEVER_ARRIVES.to_owned())
+        } else {
+            rv.filter(|_| !unchanged)
+        };
     }
     Ok(applied)
 }

@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::error::{ErrorsMode, HandlerError};
 use crate::primitives::activity::{Activity, Counter};
 use crate::registry::{DecodeCache, Handler};
-use crate::settings::Settings;
+use crate::settings::{Level, Settings};
 
 /// What every task of a running operator shares.
 #[derive(Clone)]
@@ -95,19 +95,21 @@ pub(crate) async fn execute(
 ) -> Outcome {
     let (settings, activity) = (&rt.settings, &rt.activity);
     let id = handler.id.as_str();
-    let object = object_label(&body);
+    // Kopf logs these through the object's logger: with `settings.posting.loggers`, they become
+    // `Logging` Events too.
+    let logger = ctx.clone();
     if let Some(limit) = handler.options.retries
         && attempt.retries >= limit
     {
         let message = format!("{id} has exceeded {limit} retries.");
-        tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {message}");
+        logger.log(Level::Error, format!("Handler '{id}' failed permanently: {message}"));
         return Outcome { final_: true, result: None, error: Some(message), delay: None };
     }
     if let Some(limit) = handler.options.timeout
         && attempt.runtime >= limit
     {
         let message = format!("{id} has timed out after {:?}.", attempt.runtime);
-        tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {message}");
+        logger.log(Level::Error, format!("Handler '{id}' failed permanently: {message}"));
         return Outcome { final_: true, result: None, error: Some(message), delay: None };
     }
 
@@ -127,28 +129,29 @@ pub(crate) async fn execute(
     let backoff = handler.options.backoff.unwrap_or(settings.execution.default_backoff);
     let mut outcome = match result {
         Ok(result) => {
-            tracing::info!(object = %object, "[{object}] Handler {id:?} succeeded.");
+            logger.log(Level::Info, format!("Handler '{id}' succeeded."));
             return Outcome { final_: true, result, error: None, delay: None };
         }
         Err(HandlerError::Permanent { message }) => {
-            tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {message}");
+            logger.log(Level::Error, format!("Handler '{id}' failed permanently: {message}"));
             return Outcome { final_: true, result: None, error: Some(message), delay: None };
         }
         Err(HandlerError::Temporary { message, delay }) => {
-            tracing::error!(object = %object, "[{object}] Handler {id:?} failed temporarily: {message}");
+            logger.log(Level::Error, format!("Handler '{id}' failed temporarily: {message}"));
             Outcome { final_: false, result: None, error: Some(message), delay: Some(delay) }
         }
         Err(HandlerError::Other(e)) => match errors {
             ErrorsMode::Ignored => {
-                tracing::error!(object = %object, "[{object}] Handler {id:?} failed with an exception. Will ignore: {e}");
+                logger
+                    .log(Level::Error, format!("Handler '{id}' failed with an exception. Will ignore: {e}"));
                 return Outcome { final_: true, result: None, error: None, delay: None };
             }
             ErrorsMode::Permanent => {
-                tracing::error!(object = %object, "[{object}] Handler {id:?} failed with an exception. Will stop: {e}");
+                logger.log(Level::Error, format!("Handler '{id}' failed with an exception. Will stop: {e}"));
                 return Outcome { final_: true, result: None, error: Some(e.to_string()), delay: None };
             }
             ErrorsMode::Temporary => {
-                tracing::error!(object = %object, "[{object}] Handler {id:?} failed with an exception. Will retry: {e}");
+                logger.log(Level::Error, format!("Handler '{id}' failed with an exception. Will retry: {e}"));
                 Outcome { final_: false, result: None, error: Some(e.to_string()), delay: Some(backoff) }
             }
         },
@@ -158,12 +161,15 @@ pub(crate) async fn execute(
         && attempt.retries + 1 >= limit
     {
         outcome = Outcome { final_: true, delay: None, ..outcome };
-        tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {id} has exceeded {limit} retries.");
+        logger.log(
+            Level::Error,
+            format!("Handler '{id}' failed permanently: {id} has exceeded {limit} retries."),
+        );
         outcome.error = Some(format!("{id} has exceeded {limit} retries."));
     } else if let Some(limit) = handler.options.timeout
         && attempt.runtime + outcome.delay.unwrap_or_default() >= limit
     {
-        tracing::error!(object = %object, "[{object}] Handler {id:?} failed permanently: {id} has timed out.");
+        logger.log(Level::Error, format!("Handler '{id}' failed permanently: {id} has timed out."));
         outcome = Outcome {
             final_: true,
             delay: None,
@@ -175,10 +181,11 @@ pub(crate) async fn execute(
 }
 
 /// `namespace/name` of a body, for log lines.
-pub(crate) fn object_label(body: &Value) -> String {
-    let meta = &body["metadata"];
-    match meta["namespace"].as_str() {
-        Some(ns) => format!("{ns}/{}", meta["name"].as_str().unwrap_or_default()),
-        None => meta["name"].as_str().unwrap_or_default().to_owned(),
+/// Posts a log line about an object as a `Logging` Event, as Kopf's object loggers do when
+/// `settings.posting.loggers` is on and the level reaches `settings.posting.level`.
+pub(crate) fn post_log(rt: &Runtime, body: &Value, level: Level, message: &str) {
+    let posting = &rt.settings.posting;
+    if posting.enabled && posting.loggers && level >= posting.level {
+        rt.poster.post(body, level.event_type(), "Logging", message);
     }
 }

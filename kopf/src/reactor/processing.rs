@@ -478,12 +478,14 @@ async fn process_changing(
             let after = rt.clock.now();
             if state.done() {
                 let counts = state.counts();
-                tracing::info!(
-                    "[{namespace}/{name}] {} is processed: {} succeeded; {} failed.",
+                let message = format!(
+                    "{} is processed: {} succeeded; {} failed.",
                     capitalize(title),
                     counts.success,
                     counts.failure
                 );
+                tracing::info!("[{namespace}/{name}] {message}");
+                crate::execution::post_log(rt, body, crate::settings::Level::Info, &message);
                 state.purge(body, patch, storage, owned.iter().copied());
                 done = true;
             } else {

@@ -183,3 +183,25 @@ async fn a_creation_unfinished_at_a_restart_is_finished_without_mixing_in_resume
     );
     assert_eq!(resumes.load(Ordering::SeqCst), 0, "no resume handler mixed into the creation");
 }
+
+/// Regression: after the last of several deletion handlers, the echo of the patch that purged the
+/// progress arrived before DELETED, still with the finalizer and no progress: it was taken for a
+/// fresh deletion and the first handler ran again. The release now awaits Kopf's never-arriving
+/// version, so only DELETED (or the consistency timeout) ends the wait.
+#[tokio::test(start_paused = true)]
+async fn deletion_handlers_do_not_rerun_on_the_echo_of_the_progress_purge() {
+    let operator = Operator::new()
+        .on_delete(|_ex: Arc<KopfExample>, _ctx: Context| async move { Ok::<_, HandlerError>(()) })
+        .id("first")
+        .on_delete(|_ex: Arc<KopfExample>, _ctx: Context| async move { Ok::<_, HandlerError>(()) })
+        .id("second");
+    let runner = KopfRunner::new(operator).with_crd::<KopfExample>().start().await;
+    runner.cluster().create(example("ex1", "v")).await;
+    runner.settle().await;
+    runner.cluster().delete::<KopfExample>("ex1").await;
+    runner.settle().await;
+    assert!(runner.cluster().get_opt::<KopfExample>("ex1").await.is_none());
+    let report = runner.report();
+    assert_eq!(report.runs("first", "default/ex1").successes, 1, "{report}\n{}", runner.timeline());
+    assert_eq!(report.runs("second", "default/ex1").successes, 1, "{report}\n{}", runner.timeline());
+}
