@@ -5,7 +5,7 @@
 //!   keep-alive HTTP/1.1 connections (hyper's client connection, so the client costs little), and
 //!   the same through one `kube::Client` shared by 8 tasks; server and clients share one
 //!   multi-thread runtime on 127.0.0.1;
-//! - the time from spawning `fake-apiserver serve --port 0` to its URL on stdout and to the first
+//! - the time from spawning `fake-apiserver serve --bare --port 0` (the plain API server) to its URL on stdout and to the first
 //!   200 from `/readyz`.
 //!
 //! Each rate is also given per second of this process's CPU time (clients, server and core
@@ -313,7 +313,8 @@ fn ready(addr: &str) -> bool {
 /// Spawns the binary and times its URL line and its first 200 from `/readyz`.
 fn start_once(path: &PathBuf) -> anyhow::Result<(Duration, Duration)> {
     let started = Instant::now();
-    let mut child = Command::new(path).args(["serve", "--port", "0"]).stdout(Stdio::piped()).spawn()?;
+    let mut child =
+        Command::new(path).args(["serve", "--bare", "--port", "0"]).stdout(Stdio::piped()).spawn()?;
     let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut url = String::new();
     BufReader::new(stdout).read_line(&mut url)?;
@@ -370,7 +371,7 @@ fn main() -> anyhow::Result<()> {
     }
     runtime.block_on(throughput(n))?;
     runtime.block_on(core_alone(n))?;
-    println!("start-up of `fake-apiserver serve --port 0` ({STARTS} runs, from spawn):");
+    println!("start-up of `fake-apiserver serve --bare --port 0` ({STARTS} runs, from spawn):");
     startup()?;
     Ok(())
 }

@@ -4,7 +4,14 @@
 //! ```text
 //! fake-apiserver serve [--port N] [--bind ADDR] [--tls] [--kubeconfig PATH] [--token T] [--seed S] [--journal PATH]
 //!                      [--feature-gates ShardedListAndWatch=false]
+//!                      [--bare | [--nodes N] [--rules FILE] [--without CONTROLLER]...]
 //! ```
+//!
+//! By default it serves a live cluster (`fake_apiserver::live`): the bootstrap objects, the built-in
+//! controllers and simulated Nodes, so Deployments roll out and Pods run; `--rules FILE` declares how
+//! containers behave (YAML or JSON, see `fake_apiserver::live::Rule`), `--without` turns a controller
+//! off. `--bare` serves the plain API server (the system namespaces only, nothing acting on
+//! objects), as benchmarks use it.
 //!
 //! The first line of stdout is the base URL (scripts read it to learn the port). The server runs on
 //! the real clock until SIGINT or SIGTERM, then stops gracefully and, with `--journal`, writes the
@@ -16,6 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fake_apiserver::live::{Controller, LiveCluster, Rule};
 use fake_apiserver::{FakeApiServer, ServeOptions};
 
 #[derive(Debug, Parser)]
@@ -58,6 +66,44 @@ struct Serve {
     /// `ShardedListAndWatch` (default true here; false ignores `shardSelector`).
     #[arg(long, value_name = "GATES", value_parser = parse_gates)]
     feature_gates: Option<Gates>,
+    /// Serve the plain API server: no bootstrap objects beyond the system namespaces, no
+    /// controllers, no Nodes.
+    #[arg(long, conflicts_with_all = ["nodes", "rules", "without"])]
+    bare: bool,
+    /// How many simulated Nodes (`node-1` …) the live cluster has.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    nodes: usize,
+    /// Container behaviour rules (YAML or JSON list), applied after the default ones.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Turns a built-in controller off (repeatable): scheduler, kubelet, node-lifecycle,
+    /// deployment, replicaset, statefulset, daemonset, job, cronjob, endpointslice,
+    /// serviceaccount, root-ca-publisher, volume-binder.
+    #[arg(long, value_name = "CONTROLLER")]
+    without: Vec<Controller>,
+}
+
+impl Serve {
+    /// The live cluster these options ask for, or `None` with `--bare`.
+    fn live(&self) -> Result<Option<LiveCluster>, RunError> {
+        if self.bare {
+            return Ok(None);
+        }
+        let mut live = LiveCluster::new().nodes(self.nodes);
+        if let Some(path) = &self.rules {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| RunError::Rules { path: path.clone(), source: source.into() })?;
+            let rules = Rule::parse_file(&text)
+                .map_err(|source| RunError::Rules { path: path.clone(), source: source.into() })?;
+            for rule in rules {
+                live = live.rule(rule);
+            }
+        }
+        for controller in &self.without {
+            live = live.without(*controller);
+        }
+        Ok(Some(live))
+    }
 }
 
 /// The feature gates given on the command line.
@@ -91,6 +137,12 @@ enum RunError {
     Serve(#[from] fake_apiserver::ServeError),
     #[error("cannot write the URL to stdout")]
     Stdout(#[source] std::io::Error),
+    #[error("cannot use the behaviour rules in {path}")]
+    Rules {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot write the journal to {path}")]
     Journal {
         path: PathBuf,
@@ -128,6 +180,9 @@ async fn run(args: Serve) -> Result<(), RunError> {
     if let Some(enabled) = args.feature_gates.as_ref().and_then(|g| g.sharded_list_and_watch) {
         builder = builder.sharded_list_and_watch(enabled);
     }
+    if let Some(live) = args.live()? {
+        builder = builder.live(live);
+    }
     let server = builder.build();
     let mut options = ServeOptions::default().bind(args.bind).port(args.port).tls(args.tls);
     if let Some(token) = &args.token {
@@ -137,6 +192,10 @@ async fn run(args: Serve) -> Result<(), RunError> {
     let mut terminate = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
     let handle = server.serve(options).await?;
+    if let (Some(control), Some(ca)) = (server.control_plane(), handle.ca_pem()) {
+        // Pods find the CA that signed the serving certificate in `kube-root-ca.crt`.
+        control.set_root_ca(ca);
+    }
     if let Some(path) = &args.kubeconfig {
         handle.write_kubeconfig(path)?;
     }

@@ -26,7 +26,7 @@ async fn serve_prints_its_url_first_writes_a_usable_kubeconfig_and_stops_on_sigt
     let dir = scratch("binary-serve");
     let (kubeconfig, journal) = (dir.join("kubeconfig"), dir.join("journal.jsonl"));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
-        .args(["serve", "--port", "0", "--tls", "--token", "b1n-t0ken", "--seed", "3"])
+        .args(["serve", "--bare", "--port", "0", "--tls", "--token", "b1n-t0ken", "--seed", "3"])
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .arg("--journal")

@@ -127,12 +127,29 @@ pub struct Served {
 }
 
 impl Served {
-    /// Starts the binary and reads its URL from the first line of stdout.
+    /// Starts the binary as the plain API server (`--bare`) and reads its URL from the first line
+    /// of stdout.
     pub async fn start(name: &str) -> Self {
+        Self::spawn(name, &["--bare"]).await
+    }
+
+    /// Starts the binary as a live cluster (its default) with these container behaviour rules
+    /// (YAML, written to a file for `--rules`) and extra arguments.
+    pub async fn live(name: &str, rules: &str, args: &[&str]) -> Self {
+        let rules_file = scratch(&format!("{name}-rules")).join("rules.yaml");
+        std::fs::write(&rules_file, rules).unwrap();
+        let mut all = vec!["--rules", rules_file.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Self::spawn(name, &all).await
+    }
+
+    /// Starts the binary with these extra arguments (none: a live cluster with one Node).
+    pub async fn spawn(name: &str, args: &[&str]) -> Self {
         let dir = scratch(name);
         let kubeconfig = dir.join("kubeconfig");
         let mut child = Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
             .args(["serve", "--port", "0", "--tls", "--token", TOKEN])
+            .args(args)
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .stdout(Stdio::piped())

@@ -2,6 +2,7 @@
 //! on the fake's clock. Each test states the live-cluster behaviour it pins; virtual time is exact.
 
 mod client;
+mod served;
 mod workloads;
 
 use std::time::Duration;
