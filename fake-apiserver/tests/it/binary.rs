@@ -84,7 +84,7 @@ async fn serve_with_the_sharding_feature_gate_off_ignores_shard_selectors_and_re
     let dir = scratch("binary-gates");
     let kubeconfig = dir.join("kubeconfig");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fake-apiserver"))
-        .args(["serve", "--port", "0", "--feature-gates", "ShardedListAndWatch=false"])
+        .args(["serve", "--bare", "--port", "0", "--feature-gates", "ShardedListAndWatch=false"])
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .stdout(Stdio::piped())

@@ -457,9 +457,7 @@ async fn a_cronjob_runs_every_hour_for_a_day_and_keeps_the_last_three_jobs() {
             "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "r", "image": "report:1"}]}}}},
         },
     })).await;
-    let wall = std::time::Instant::now();
     advance(&server, Duration::from_secs(24 * 3600 + 10)).await;
-    let wall = wall.elapsed();
     let created = server.cluster().journal(|j| {
         j.operations()
             .filter(|o| {
@@ -482,7 +480,6 @@ async fn a_cronjob_runs_every_hour_for_a_day_and_keeps_the_last_three_jobs() {
         "100 ms late, a 1 s start, a 1 s run"
     );
     assert!(cj["status"]["active"].is_null());
-    assert!(wall < Duration::from_secs(30), "a day of virtual time took {wall:?}");
 }
 
 #[tokio::test(start_paused = true)]
