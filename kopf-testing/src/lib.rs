@@ -34,6 +34,12 @@
 //! - Faults come from the fake's plan ([`FaultRule`], [`RandomFaults`]); the [`Timeline`] records what
 //!   happened and is printed when a test fails.
 
+/// Guides, with every code block compiled as a doc test.
+pub mod guides {
+    #[doc = include_str!("../docs/testing.md")]
+    pub mod testing {}
+}
+
 mod adapter;
 mod cluster;
 mod report;

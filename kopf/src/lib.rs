@@ -90,6 +90,12 @@ pub use structs::patch::Patch;
 pub use structs::references::{Resource, ResourceSelector};
 
 /// What most operators need: `use kopf::prelude::*;`.
+/// Guides, with every code block compiled as a doc test.
+pub mod guides {
+    #[doc = include_str!("../docs/migration.md")]
+    pub mod migration {}
+}
+
 pub mod prelude {
     pub use crate::{Body, Context, ErrorsMode, HandlerError, MetaFilter, Operator, ValueFilter};
     pub use kube::CustomResource;
