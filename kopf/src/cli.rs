@@ -1,10 +1,13 @@
 //! `kopf::run(operator)`: a `kopf run`-style program — flags for namespaces and logging, login from
 //! the kubeconfig or the in-cluster service account, and a graceful stop on SIGINT/SIGTERM.
 
+use std::io::Write as _;
+
 use clap::Parser;
 
 use crate::error::OperatorError;
 use crate::login::{LoginOptions, login};
+use crate::manifests::{ManifestOptions, manifests};
 use crate::operator::Operator;
 use crate::reactor::running::{Namespaces, RunOptions};
 
@@ -36,6 +39,37 @@ pub struct Cli {
     /// Log format: `plain`, `full` or `json`.
     #[arg(long, default_value = "full", value_parser = ["plain", "full", "json"])]
     pub log_format: String,
+    /// Developer mode: run on an embedded fake cluster (a live one: Pods run, Deployments roll
+    /// out) served over HTTPS, with the operator's CRDs installed and a kubeconfig written for
+    /// kubectl. No real cluster is touched.
+    #[cfg(feature = "fake-cluster")]
+    #[arg(long)]
+    pub fake_cluster: bool,
+    /// Where developer mode writes the fake cluster's kubeconfig.
+    #[cfg(feature = "fake-cluster")]
+    #[arg(long, default_value = "fake-cluster.kubeconfig", requires = "fake_cluster")]
+    pub fake_kubeconfig: std::path::PathBuf,
+    /// What to do instead of running (default: run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands of an operator program besides running.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Prints what deploying the operator takes (CRDs, ServiceAccount, Deployment) as a JSON
+    /// `List` for `kubectl apply -f`.
+    Manifests {
+        /// The Deployment's and ServiceAccount's name.
+        #[arg(long, default_value = "kopf-operator")]
+        name: String,
+        /// Their namespace.
+        #[arg(long = "deploy-namespace", default_value = "default")]
+        namespace: String,
+        /// The operator's image.
+        #[arg(long, default_value = "kopf-operator:latest")]
+        image: String,
+    },
 }
 
 impl Cli {
@@ -92,9 +126,22 @@ pub async fn run(operator: Operator) -> Result<(), OperatorError> {
 /// # Errors
 /// As [`run`].
 pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError> {
-    cli.init_logging();
     if let Err(errors) = operator.check() {
         return Err(OperatorError::Registration(errors));
+    }
+    if let Some(Command::Manifests { name, namespace, image }) = &cli.command {
+        let options =
+            ManifestOptions { name: name.clone(), namespace: namespace.clone(), image: image.clone() };
+        let list = manifests(&operator, &options);
+        let text = serde_json::to_string_pretty(&list).unwrap_or_default();
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
+        return Ok(());
+    }
+    cli.init_logging();
+    #[cfg(feature = "fake-cluster")]
+    if cli.fake_cluster {
+        return run_on_fake_cluster(operator, cli).await;
     }
     // Login handlers, if any, give the credentials; otherwise Kopf's fallback login.
     let client: std::sync::Arc<dyn crate::client::ApiClient> = if operator.has_login_handlers() {
@@ -109,6 +156,15 @@ pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError>
         std::sync::Arc::new(crate::client::KubeApiClient::new(client))
     };
     tracing::info!("Client is configured.");
+    serve(operator, client, &cli).await
+}
+
+/// Runs the operator on `client` until a stop signal or its own end.
+async fn serve(
+    operator: Operator,
+    client: std::sync::Arc<dyn crate::client::ApiClient>,
+    cli: &Cli,
+) -> Result<(), OperatorError> {
     let options = RunOptions { namespaces: cli.namespaces(), ..Default::default() };
     let mut running = operator.spawn(client, options)?;
     tokio::select! {
@@ -119,6 +175,43 @@ pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError>
         () = running.ended() => {}
     }
     running.join().await
+}
+
+/// Developer mode: an embedded live fake cluster, served over HTTPS for kubectl, the operator's
+/// CRDs installed; the operator itself talks to the fake in-process.
+#[cfg(feature = "fake-cluster")]
+async fn run_on_fake_cluster(operator: Operator, cli: Cli) -> Result<(), OperatorError> {
+    use fake_apiserver::live::LiveCluster;
+    use fake_apiserver::{FakeApiServer, ServeOptions};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+    let failed =
+        |what: &str, e: &dyn std::fmt::Display| OperatorError::Login(format!("fake cluster: {what}: {e}"));
+    let server = FakeApiServer::builder().live(LiveCluster::new()).build();
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(server.client());
+    for crd in operator.crds() {
+        let crd: CustomResourceDefinition =
+            serde_json::from_value(crd.clone()).map_err(|e| failed("a declared CRD", &e))?;
+        crds.create(&kube::api::PostParams::default(), &crd)
+            .await
+            .map_err(|e| failed("installing a CRD", &e))?;
+    }
+    // A bearer token in the kubeconfig, so kubectl neither prompts for a user nor is refused.
+    let token = format!("kopf-dev-{}", std::process::id());
+    let front = fake_apiserver::http::serve(&server, ServeOptions::default().tls(true).token(token))
+        .await
+        .map_err(|e| failed("serving", &e))?;
+    front.write_kubeconfig(&cli.fake_kubeconfig).map_err(|e| failed("writing the kubeconfig", &e))?;
+    let kubeconfig = cli.fake_kubeconfig.display();
+    println!("fake cluster: {}", front.url());
+    println!("kubeconfig: {kubeconfig}");
+    println!(
+        "try: kubectl --kubeconfig {kubeconfig} get all -A   (Ctrl-C stops the operator and the cluster)"
+    );
+    let client = std::sync::Arc::new(crate::client::KubeApiClient::new(server.client()));
+    let result = serve(operator, client, &cli).await;
+    front.shutdown().await;
+    result
 }
 
 async fn wait_for_signal() {

@@ -49,6 +49,7 @@ mod engines;
 mod error;
 mod execution;
 mod login;
+mod manifests;
 mod memo;
 mod observe;
 mod operator;
@@ -73,6 +74,7 @@ pub use engines::stopping::{StopReason, Stopped};
 pub use error::{ErrorsMode, HandlerError, OperatorError, RegistrationError};
 pub use execution::subhandlers::Subhandler;
 pub use login::{LoginError, LoginOptions, SERVICE_ACCOUNT_DIR, login};
+pub use manifests::{ManifestOptions, manifests};
 pub use memo::Memo;
 pub use observe::{Observation, Observer};
 pub use operator::{BlockingFuture, Body, HandlerObject, HandlerOutput, HandlerReturn, Operator, blocking};
@@ -89,13 +91,13 @@ pub use structs::diff::{Diff, DiffItem, DiffOp, diff};
 pub use structs::patch::Patch;
 pub use structs::references::{Resource, ResourceSelector};
 
-/// What most operators need: `use kopf::prelude::*;`.
 /// Guides, with every code block compiled as a doc test.
 pub mod guides {
     #[doc = include_str!("../docs/migration.md")]
     pub mod migration {}
 }
 
+/// What most operators need: `use kopf::prelude::*;`.
 pub mod prelude {
     pub use crate::{Body, Context, ErrorsMode, HandlerError, MetaFilter, Operator, ValueFilter};
     pub use kube::CustomResource;

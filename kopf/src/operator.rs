@@ -219,6 +219,7 @@ pub struct Operator {
     /// Per handler: (explicit id, base id) before the field suffix is applied at check time.
     ids: Vec<(bool, String)>,
     last: Option<usize>,
+    crds: Vec<Value>,
 }
 
 impl std::fmt::Debug for Operator {
@@ -274,7 +275,38 @@ impl Operator {
             errors: Vec::new(),
             ids: Vec::new(),
             last: None,
+            crds: Vec::new(),
         }
+    }
+
+    /// Declares a CustomResourceDefinition the operator serves, from its Rust type: printed by the
+    /// `manifests` command and installed by developer mode (`--fake-cluster`). The operator does
+    /// not install CRDs in a real cluster by itself.
+    ///
+    /// ```
+    /// # use kube::CustomResource;
+    /// # use serde::{Deserialize, Serialize};
+    /// #[derive(CustomResource, Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+    /// #[kube(group = "example.com", version = "v1", kind = "Thing", namespaced)]
+    /// struct ThingSpec { size: u32 }
+    ///
+    /// let operator = kopf::Operator::new().with_crd::<Thing>();
+    /// assert_eq!(operator.crds()[0]["metadata"]["name"], "things.example.com");
+    /// ```
+    pub fn with_crd<K: kube::CustomResourceExt>(mut self) -> Self {
+        self.crds.push(serde_json::to_value(K::crd()).unwrap_or_default());
+        self
+    }
+
+    /// Declares a CustomResourceDefinition given as JSON (see [`Operator::with_crd`]).
+    pub fn with_crd_json(mut self, crd: Value) -> Self {
+        self.crds.push(crd);
+        self
+    }
+
+    /// The declared CustomResourceDefinitions.
+    pub fn crds(&self) -> &[Value] {
+        &self.crds
     }
 
     fn register(

@@ -1,7 +1,9 @@
 //! Runs one of the numbered examples as an operator program with `kopf run`'s flags, against the
 //! cluster of the current kubeconfig context (or in-cluster), e.g.
 //! `cargo run -p kopf-examples --bin example -- 01-minimal -n default --verbose`.
-//! The cluster must serve the examples' CRD (`kopf_examples::kopfexample::KopfExample::crd()`).
+//! The cluster must serve the examples' CRD (`... example NAME manifests` prints it, with a
+//! Deployment); with `--fake-cluster`, the example runs on an embedded fake cluster instead, and
+//! prints a kubeconfig for kubectl.
 
 use clap::Parser as _;
 use kopf::Operator;
@@ -43,6 +45,6 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("no example {name:?}; names: {NAMES}");
     };
     let cli = kopf::Cli::try_parse_from(args)?;
-    kopf::run_with(operator, cli).await?;
+    kopf::run_with(operator.with_crd::<kopfexample::KopfExample>(), cli).await?;
     Ok(())
 }

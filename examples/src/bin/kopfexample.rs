@@ -5,6 +5,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    kopf::run(kopf_examples::kopfexample::operator()).await?;
+    kopf::run(kopf_examples::kopfexample::operator().with_crd::<kopf_examples::kopfexample::KopfExample>())
+        .await?;
     Ok(())
 }
