@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::auth::{AccessAttributes, Auth, Identity};
 use crate::clock::Clock;
 use crate::error::{ApiError, Result};
 use crate::faults::{Fault, FaultPlan};
@@ -66,6 +67,8 @@ pub(crate) struct State {
     pub(crate) warnings: Vec<String>,
     /// The feature gate `ShardedListAndWatch`: honour `shardSelector` (else ignore it).
     pub(crate) sharded_list_and_watch: bool,
+    /// Tokens, and RBAC enforcement with its compiled policy.
+    pub(crate) auth: Auth,
 }
 
 /// The state plus what lives outside the lock.
@@ -92,6 +95,8 @@ pub(crate) struct Config {
     pub(crate) journal: usize,
     pub(crate) namespaces: Vec<String>,
     pub(crate) sharded_list_and_watch: bool,
+    /// Enforce RBAC on requests that carry an identity.
+    pub(crate) rbac: bool,
 }
 
 /// A handle to the in-memory cluster. Cheap to clone; all clones share one state.
@@ -120,6 +125,7 @@ impl Cluster {
             tasks: VecDeque::new(),
             warnings: Vec::new(),
             sharded_list_and_watch: config.sharded_list_and_watch,
+            auth: Auth::default(),
         };
         let cluster = Self {
             shared: Arc::new(Shared { state: Mutex::new(state), in_flight: AtomicUsize::new(0), clock }),
@@ -137,6 +143,9 @@ impl Cluster {
                     tracing::error!(namespace = %ns, error = %e, "bootstrap namespace rejected");
                 }
             }
+        }
+        if config.rbac {
+            cluster.enforce_rbac(true);
         }
         cluster
     }
@@ -163,15 +172,74 @@ impl Cluster {
         }
         let mut state = self.shared.lock();
         state.warnings.clear();
-        let result = match decision.error {
-            Some(error) => Err(error),
-            None => state.execute(&self.shared, &mut req, decision.watch),
+        let result = match (state.authorize(&req), decision.error) {
+            (Err(forbidden), _) => Err(forbidden),
+            (Ok(()), Some(error)) => Err(error),
+            (Ok(()), None) => state.execute(&self.shared, &mut req, decision.watch),
         };
         let fault = (!decision.labels.is_empty()).then(|| decision.labels.join(", "));
         state.journal_request(&req, &result, fault);
         let warnings = std::mem::take(&mut state.warnings);
         state.run_controllers();
         (result, warnings)
+    }
+
+    /// Turns RBAC enforcement on or off. On, every request that carries an identity ([`Request::user`],
+    /// set by [`crate::FakeService::for_identity`], the HTTP front's tokens, or a direct client) is
+    /// authorized against the cluster's Roles, ClusterRoles and bindings, and refused with the real
+    /// server's 403; requests without one act as the loopback identity and are always allowed.
+    /// Turning it on creates the bootstrap ClusterRoles and ClusterRoleBindings that are missing
+    /// (`system:discovery`, `system:basic-user`, `cluster-admin`, `admin`/`edit`/`view`, …).
+    pub fn enforce_rbac(&self, enabled: bool) {
+        let mut state = self.shared.lock();
+        state.auth.enforce = enabled;
+        if enabled {
+            state.bootstrap_policy();
+            state.run_controllers();
+        }
+    }
+
+    /// Whether RBAC is enforced.
+    pub fn rbac_enforced(&self) -> bool {
+        self.shared.lock().auth.enforce
+    }
+
+    /// Makes a bearer token authenticate as `identity` (over the HTTP front, and in `TokenReview`).
+    pub fn register_token(&self, token: impl Into<String>, identity: Identity) {
+        self.shared.lock().auth.register_token(token.into(), identity);
+    }
+
+    /// A fresh random token (from the seeded generator) that authenticates as `identity`.
+    pub fn issue_token(&self, identity: Identity) -> String {
+        let mut state = self.shared.lock();
+        let token = format!("fake.{}", state.new_uid().replace('-', ""));
+        state.auth.register_token(token.clone(), identity);
+        token
+    }
+
+    /// Who a bearer token authenticates as, if the cluster knows it.
+    pub fn authenticate(&self, token: &str) -> Option<Identity> {
+        self.shared.lock().auth.authenticate(token)
+    }
+
+    /// What RBAC decides for `user` and `attributes`, enforced or not: `Ok` when allowed, else the
+    /// 403 the real server answers.
+    ///
+    /// # Errors
+    /// The 403 [`ApiError::Forbidden`] when the policy does not allow it.
+    pub fn access(&self, user: &Identity, attributes: &AccessAttributes) -> Result<()> {
+        let decision = self.shared.lock().decide(user, attributes);
+        if decision.allowed { Ok(()) } else { Err(crate::auth::forbidden(user, attributes, &decision.reason)) }
+    }
+
+    /// Authorizes a request for a path outside the API (discovery, OpenAPI, `/version`, health)
+    /// when RBAC is enforced and the request has an identity.
+    pub(crate) fn authorize_path(&self, user: Option<&Identity>, verb: &str, path: &str) -> Result<()> {
+        let mut state = self.shared.lock();
+        let Some(user) = user.filter(|_| state.auth.enforce) else { return Ok(()) };
+        let attributes = AccessAttributes::NonResource { verb: verb.to_owned(), path: path.to_owned() };
+        let decision = state.decide(user, &attributes);
+        if decision.allowed { Ok(()) } else { Err(crate::auth::forbidden(user, &attributes, &decision.reason)) }
     }
 
     /// The current cluster-wide resourceVersion.
@@ -332,6 +400,9 @@ impl State {
         if !info.listable && req.verb != Verb::Create {
             return Err(method_not_allowed(req.verb, &info));
         }
+        if req.verb == Verb::Create && sub.is_none() && crate::auth::is_review(&info) {
+            return self.review(&info, req);
+        }
         match (req.verb, sub) {
             (Verb::Get, None | Some("status")) => self.get(&info, req).map(Response::Object),
             (Verb::Get, Some("scale")) => self.get_scale(&info, req),
@@ -400,6 +471,7 @@ impl State {
         let stored = Arc::new(stored);
         let object_key = (stored.namespace().to_owned(), stored.name().to_owned());
         let prev = store.insert(stored.clone());
+        self.auth.changed(&key);
         let owners_changed = match &prev {
             Some(p) => p.owners != stored.owners,
             None => !stored.owners.is_empty(),
@@ -421,6 +493,7 @@ impl State {
     ) -> Option<Arc<StoredObject>> {
         let key = info.storage_key().clone();
         let prev = self.stores.get_mut(&*key)?.remove(&object_key.0, &object_key.1)?;
+        self.auth.changed(&key);
         self.rv += 1;
         let rv = self.rv;
         let mut last = prev.value();

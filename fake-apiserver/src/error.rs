@@ -213,8 +213,19 @@ impl ApiError {
         let details = match self {
             Self::NotFound { resource, name }
             | Self::AlreadyExists { resource, name }
-            | Self::Conflict { resource, name, .. }
-            | Self::Forbidden { resource, name, .. } => Some(details(resource, name, &[])),
+            | Self::Conflict { resource, name, .. } => Some(details(resource, name, &[])),
+            // `NewForbidden` leaves out what it does not know (a list names no object; a path
+            // outside the API names no resource).
+            Self::Forbidden { resource, name, .. } => {
+                let mut d = serde_json::Map::new();
+                for (key, value) in [("name", name), ("group", &resource.group), ("kind", &resource.resource)]
+                {
+                    if !value.is_empty() {
+                        d.insert(key.to_owned(), json!(value));
+                    }
+                }
+                Some(Value::Object(d))
+            }
             // The real server names neither the object nor its kind here, only the fields.
             Self::ApplyConflict { causes, .. } => Some(json!({"causes": causes_json(causes)})),
             Self::Invalid { kind, group, name, causes, .. } => {

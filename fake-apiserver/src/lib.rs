@@ -43,6 +43,7 @@
 //! (server-side printing) form the HTTP-facing layer.
 
 mod accept;
+mod auth;
 mod builtin;
 mod clock;
 mod cluster;
@@ -69,6 +70,7 @@ mod validation;
 mod watch;
 
 pub use self::http::{ServeError, ServeHandle, ServeOptions};
+pub use auth::{AccessAttributes, Identity};
 pub use clock::{Clock, DEFAULT_BASE_TIME};
 pub use cluster::Cluster;
 pub use discovery::KUBERNETES_VERSION;
@@ -135,6 +137,20 @@ impl FakeApiServer {
         kube::Client::new(self.service(), "default")
     }
 
+    /// The in-process tower `Service`, making every request as `identity` (authorized when the
+    /// cluster enforces RBAC, [`Builder::rbac`]).
+    pub fn service_as(&self, identity: Identity) -> FakeService {
+        self.service().for_identity(identity)
+    }
+
+    /// A `kube::Client` making every request as `identity`, with `default` as its namespace.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, as `kube::Client::new` does.
+    pub fn client_as(&self, identity: Identity) -> kube::Client {
+        kube::Client::new(self.service_as(identity), "default")
+    }
+
     /// Serves this server over HTTP(S) on a TCP listener ([`http::serve`]).
     ///
     /// # Errors
@@ -164,6 +180,7 @@ impl Default for Builder {
                     .map(String::from)
                     .to_vec(),
                 sharded_list_and_watch: true,
+                rbac: false,
             },
             live: None,
         }
@@ -219,6 +236,31 @@ impl Builder {
     /// ```
     pub fn sharded_list_and_watch(mut self, enabled: bool) -> Self {
         self.config.sharded_list_and_watch = enabled;
+        self
+    }
+
+    /// Enforces RBAC ([`Cluster::enforce_rbac`]): requests made as an [`Identity`] — through
+    /// [`FakeApiServer::service_as`], [`FakeApiServer::client_as`], the HTTP front's tokens, or a
+    /// [`Request::user`] — are allowed only what the cluster's Roles, ClusterRoles and bindings grant,
+    /// and refused with the real server's 403 otherwise. The bootstrap ClusterRoles and bindings are
+    /// created. Off by default (everything is allowed).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use fake_apiserver::{FakeApiServer, Identity};
+    /// use k8s_openapi::api::core::v1::ConfigMap;
+    /// use kube::api::Api;
+    /// let server = FakeApiServer::builder().rbac(true).build();
+    /// let as_sa: Api<ConfigMap> = Api::namespaced(server.client_as(Identity::service_account("ns", "sa")), "ns");
+    /// let err = as_sa.get("x").await.unwrap_err();
+    /// assert!(err.to_string().contains(
+    ///     r#"configmaps "x" is forbidden: User "system:serviceaccount:ns:sa" cannot get resource "configmaps" in API group "" in the namespace "ns""#
+    /// ));
+    /// # }
+    /// ```
+    pub fn rbac(mut self, enforce: bool) -> Self {
+        self.config.rbac = enforce;
         self
     }
 

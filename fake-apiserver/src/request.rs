@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::auth::Identity;
 use crate::resources::ResourceInfo;
 use crate::store::objects::StoredObject;
 use crate::watch::WatchStream;
@@ -182,6 +183,9 @@ pub struct Request {
     pub params: Params,
     /// Who is asking (a field manager or user agent), for the journal.
     pub actor: String,
+    /// Who is authenticated: the subject of authorization when the cluster enforces RBAC. `None`
+    /// is an in-process caller acting as the loopback identity ([`Identity::loopback`]).
+    pub user: Option<Identity>,
 }
 
 impl Request {
@@ -199,6 +203,7 @@ impl Request {
             patch_type: None,
             params: Params::default(),
             actor: String::new(),
+            user: None,
         }
     }
 
@@ -234,6 +239,13 @@ impl Request {
     #[must_use]
     pub fn patch_type(mut self, patch_type: PatchType) -> Self {
         self.patch_type = Some(patch_type);
+        self
+    }
+
+    /// Sets the authenticated user.
+    #[must_use]
+    pub fn user(mut self, user: Identity) -> Self {
+        self.user = Some(user);
         self
     }
 

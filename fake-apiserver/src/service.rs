@@ -15,6 +15,7 @@ use http_body_util::{BodyExt as _, Full, StreamBody, combinators::UnsyncBoxBody}
 use serde_json::{Value, json};
 
 use crate::accept::Accept;
+use crate::auth::Identity;
 use crate::cluster::Cluster;
 use crate::error::ApiError;
 use crate::request::{ListResult, PatchType, Request, Response, Verb};
@@ -28,15 +29,27 @@ use crate::{discovery, openapi};
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// The in-process API server as a tower `Service`. Cheap to clone.
+///
+/// Requests are made as the service's identity ([`FakeService::for_identity`]), or as the
+/// [`Identity`] in the request's extensions (the HTTP front puts the one its bearer token
+/// authenticates there); with neither, as the loopback identity.
 #[derive(Debug, Clone)]
 pub struct FakeService {
     cluster: Cluster,
+    identity: Option<Identity>,
 }
 
 impl FakeService {
     /// A service over a cluster.
     pub fn new(cluster: Cluster) -> Self {
-        Self { cluster }
+        Self { cluster, identity: None }
+    }
+
+    /// The same service, making requests as `identity`.
+    #[must_use]
+    pub fn for_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
     }
 }
 
@@ -56,7 +69,8 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let cluster = self.cluster.clone();
-        Box::pin(async move { Ok(serve(cluster, req).await) })
+        let identity = req.extensions().get::<Identity>().cloned().or_else(|| self.identity.clone());
+        Box::pin(async move { Ok(serve(cluster, identity, req).await) })
     }
 }
 
@@ -68,7 +82,7 @@ enum Shape {
     Table(TableOptions),
 }
 
-async fn serve<B>(cluster: Cluster, req: http::Request<B>) -> http::Response<Body>
+async fn serve<B>(cluster: Cluster, identity: Option<Identity>, req: http::Request<B>) -> http::Response<Body>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -84,6 +98,15 @@ where
     let Some(route) = routing::route(parts.uri.path()) else {
         return error(&ApiError::NoSuchResource);
     };
+    if !matches!(route, Route::Resource(_))
+        && let Err(e) = cluster.authorize_path(
+            identity.as_ref(),
+            &parts.method.as_str().to_ascii_lowercase(),
+            parts.uri.path(),
+        )
+    {
+        return error(&e);
+    }
     if let Route::OpenApi(document) = &route {
         return match openapi::serve(&cluster.resources(), document, &Accept::of(&parts.headers)) {
             Ok(bytes) => bytes_response(StatusCode::OK, bytes),
@@ -117,10 +140,11 @@ where
             None => error(&ApiError::NoSuchResource),
         };
     };
-    let request = match build_request(&parts, &target, &body) {
+    let mut request = match build_request(&parts, &target, &body) {
         Ok(r) => r,
         Err(e) => return error(&e),
     };
+    request.user = identity;
     let shape = match shape(&parts.headers, parts.uri.query()) {
         Ok(shape) => shape,
         Err(e) => return error(&e),
@@ -175,8 +199,13 @@ fn build_request(parts: &http::request::Parts, target: &Target, body: &Bytes) ->
     } else {
         None
     };
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let review = target.subresource.is_none()
+        && matches!(target.group.as_str(), "authorization.k8s.io" | "authentication.k8s.io");
     let decoded = if body.iter().all(u8::is_ascii_whitespace) {
         None
+    } else if review && verb == Verb::Create && media == crate::auth::protobuf::CONTENT_TYPE {
+        Some(crate::auth::protobuf::decode_review(&target.plural, body)?)
     } else {
         let yaml = match patch_type {
             Some(patch_type) => patch_type == PatchType::Apply || content_type.contains("yaml"),
@@ -201,6 +230,7 @@ fn build_request(parts: &http::request::Parts, target: &Target, body: &Bytes) ->
         patch_type,
         params,
         actor,
+        user: None,
     })
 }
 

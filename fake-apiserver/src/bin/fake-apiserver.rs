@@ -5,7 +5,12 @@
 //! fake-apiserver serve [--port N] [--bind ADDR] [--tls] [--kubeconfig PATH] [--token T] [--seed S] [--journal PATH]
 //!                      [--feature-gates ShardedListAndWatch=false]
 //!                      [--bare | [--nodes N] [--rules FILE] [--without CONTROLLER]...]
+//!                      [--rbac] [--token-auth-file PATH]
 //! ```
+//!
+//! `--token` is the administrator's token (the kubeconfig's); `--token-auth-file` adds users in
+//! kube-apiserver's format (`token,user,uid,"group1,group2"` per line; a user named
+//! `system:serviceaccount:<ns>:<name>` is that service account); `--rbac` enforces RBAC on them.
 //!
 //! By default it serves a live cluster (`fake_apiserver::live`): the bootstrap objects, the built-in
 //! controllers and simulated Nodes, so Deployments roll out and Pods run; `--rules FILE` declares how
@@ -24,7 +29,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fake_apiserver::live::{Controller, LiveCluster, Rule};
-use fake_apiserver::{FakeApiServer, ServeOptions};
+use fake_apiserver::{FakeApiServer, Identity, ServeOptions};
 
 #[derive(Debug, Parser)]
 #[command(name = "fake-apiserver", version, about = "An in-memory Kubernetes API server")]
@@ -81,6 +86,12 @@ struct Serve {
     /// serviceaccount, root-ca-publisher, volume-binder.
     #[arg(long, value_name = "CONTROLLER")]
     without: Vec<Controller>,
+    /// Enforce RBAC on the users of `--token-auth-file` (the `--token` user is an administrator).
+    #[arg(long)]
+    rbac: bool,
+    /// Users' bearer tokens, one `token,user,uid,"group1,group2"` line each (kube-apiserver's format).
+    #[arg(long, value_name = "PATH")]
+    token_auth_file: Option<PathBuf>,
 }
 
 impl Serve {
@@ -143,6 +154,14 @@ enum RunError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("cannot read the token file {path}")]
+    Tokens {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: expected `token,user,uid[,\"group1,group2\"]`")]
+    TokenLine { path: PathBuf, line: usize },
     #[error("cannot write the journal to {path}")]
     Journal {
         path: PathBuf,
@@ -183,7 +202,19 @@ async fn run(args: Serve) -> Result<(), RunError> {
     if let Some(live) = args.live()? {
         builder = builder.live(live);
     }
-    let server = builder.build();
+    let server = builder.rbac(args.rbac).build();
+    if let Some(path) = &args.token_auth_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| RunError::Tokens { path: path.clone(), source })?;
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let (token, identity) = token_line(line)
+                .ok_or_else(|| RunError::TokenLine { path: path.clone(), line: index + 1 })?;
+            server.cluster().register_token(token, identity);
+        }
+    }
     let mut options = ServeOptions::default().bind(args.bind).port(args.port).tls(args.tls);
     if let Some(token) = &args.token {
         options = options.token(token);
@@ -212,6 +243,32 @@ async fn run(args: Serve) -> Result<(), RunError> {
         write_journal(&server, path).map_err(|source| RunError::Journal { path: path.clone(), source })?;
     }
     Ok(())
+}
+
+/// One line of a token file: `token,user,uid[,"group1,group2"]`.
+fn token_line(line: &str) -> Option<(String, Identity)> {
+    let mut fields: Vec<String> = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    for c in line.trim().chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    let [token, user, uid, rest @ ..] = fields.as_slice() else { return None };
+    if token.is_empty() || user.is_empty() || rest.len() > 1 {
+        return None;
+    }
+    let groups: Vec<&str> =
+        rest.first().map(|g| g.split(',').filter(|g| !g.is_empty()).collect()).unwrap_or_default();
+    let identity = match user.strip_prefix("system:serviceaccount:").and_then(|sa| sa.split_once(':')) {
+        Some((namespace, name)) => Identity::service_account(namespace, name),
+        None => Identity::user(user.clone(), groups),
+    };
+    Some((token.clone(), identity.with_uid(uid.clone())))
 }
 
 fn write_journal(server: &FakeApiServer, path: &std::path::Path) -> std::io::Result<()> {

@@ -5,7 +5,10 @@
 //! What the front adds on the wire, and nothing more (the API semantics stay in the service):
 //! - optional TLS with a throwaway CA (`tls`), and a kubeconfig to reach the server (`kubeconfig`);
 //! - an optional bearer token: without `Authorization: Bearer <token>` a request gets 401 with a
-//!   `Status`, except the health checks `/healthz`, `/livez` and `/readyz`;
+//!   `Status`, except the health checks `/healthz`, `/livez` and `/readyz`; that token is the
+//!   cluster administrator (`system:masters`), and other tokens the cluster knows
+//!   ([`Cluster::register_token`], [`Cluster::issue_token`]) authenticate as their identity, which
+//!   RBAC then authorizes when the cluster enforces it ([`crate::Builder::rbac`]);
 //! - a request body limit (3 MiB by default, like the real server): a larger body gets 413
 //!   `RequestEntityTooLarge`;
 //! - a journal record per request ([`HttpRequest`]: method, path and query, status, wall-clock
@@ -59,6 +62,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower::ServiceExt as _;
 
 use crate::FakeApiServer;
+use crate::auth::Identity;
 use crate::cluster::Cluster;
 use crate::error::ApiError;
 use crate::journal::HttpRequest;
@@ -411,12 +415,38 @@ impl Front {
         }
     }
 
-    async fn respond(&self, req: http::Request<Incoming>) -> http::Response<Body> {
-        if let Some(expected) = &self.token
-            && !is_health_check(req.uri().path())
-            && req.headers().get(header::AUTHORIZATION).is_none_or(|got| !bearer_matches(got, expected))
+    /// Who the request's bearer token authenticates as: the front's own token is the cluster
+    /// administrator, other tokens are looked up in the cluster ([`Cluster::register_token`]).
+    /// `Ok(None)` is a request without credentials on a front that requires none (the loopback
+    /// identity); `Err` is a 401.
+    fn authenticate(&self, req: &http::Request<Incoming>) -> Result<Option<Identity>, ApiError> {
+        let given = req.headers().get(header::AUTHORIZATION);
+        if let (Some(given), Some(expected)) = (given, &self.token)
+            && bearer_matches(given, expected)
         {
-            return service::error(&ApiError::Unauthorized);
+            return Ok(Some(Identity::admin()));
+        }
+        let bearer = given.and_then(|v| v.to_str().ok()).and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+        if let Some(identity) = bearer.and_then(|token| self.cluster.authenticate(token)) {
+            return Ok(Some(identity));
+        }
+        let required = self.token.is_some() || (given.is_some() && self.cluster.rbac_enforced());
+        if required && !is_health_check(req.uri().path()) {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(None)
+    }
+
+    async fn respond(&self, mut req: http::Request<Incoming>) -> http::Response<Body> {
+        match self.authenticate(&req) {
+            Ok(Some(identity)) => {
+                req.extensions_mut().insert(identity);
+            }
+            Ok(None) => {}
+            Err(e) => return service::error(&e),
         }
         let declared = req
             .headers()
@@ -438,6 +468,7 @@ impl Front {
             }
         };
         let request = http::Request::from_parts(parts, Full::new(bytes));
+        // `from_parts` keeps the extensions, so the identity rides along to the service.
         match self.service.clone().oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},

@@ -63,7 +63,7 @@ mod manager;
 mod nodes;
 mod publishers;
 mod quantity;
-mod rbac;
+pub(crate) mod rbac;
 mod replicaset;
 mod scheduler;
 mod selector;

@@ -68,6 +68,11 @@ impl FieldSelector {
     pub(crate) fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
+
+    /// The value a `field=value` term requires, as apimachinery's `RequiresExactMatch`.
+    pub(crate) fn requires_exact_match(&self, field: &str) -> Option<&str> {
+        self.terms.iter().find(|t| t.field == field && !t.negated).map(|t| t.value.as_str())
+    }
 }
 
 impl fmt::Display for FieldSelector {

@@ -89,6 +89,28 @@ pub async fn client_for(server: &FakeApiServer) -> Client {
     client
 }
 
+/// A client of `server` acting as `identity` over the transport under test: in-process through
+/// `client_as`, over HTTP(S) with a bearer token the cluster issued for the identity.
+pub async fn client_as(server: &FakeApiServer, identity: fake_apiserver::Identity) -> Client {
+    let tls = match transport() {
+        Transport::InProcess => return server.client_as(identity),
+        Transport::Http => false,
+        Transport::Https => true,
+    };
+    let token = server.cluster().issue_token(identity);
+    let front = server.serve(ServeOptions::default().tls(tls).token(TOKEN)).await.expect("the front starts");
+    let kubeconfig = Kubeconfig::from_yaml(&front.kubeconfig().replace(TOKEN, &token)).expect("parses");
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("the kubeconfig is usable");
+    config.default_retry = false;
+    if config.root_cert.is_none() {
+        config.root_cert = Some(Vec::new());
+    }
+    FRONTS.with(|fronts| fronts.borrow_mut().push(front));
+    Client::try_from(config).expect("a client from the kubeconfig")
+}
+
 /// A client made from the front's kubeconfig, without kube's default retries (reference/kube-rs.md
 /// G7), so injected 429/503/504 faults reach the test as they do in-process.
 pub async fn kubeconfig_client(front: &ServeHandle) -> Client {

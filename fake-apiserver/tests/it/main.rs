@@ -25,6 +25,7 @@ mod openapi;
 mod patches;
 mod python_client;
 mod python_kopf;
+mod rbac;
 mod runtime;
 mod shards;
 mod subresources;
