@@ -229,7 +229,11 @@ impl Cluster {
     /// The 403 [`ApiError::Forbidden`] when the policy does not allow it.
     pub fn access(&self, user: &Identity, attributes: &AccessAttributes) -> Result<()> {
         let decision = self.shared.lock().decide(user, attributes);
-        if decision.allowed { Ok(()) } else { Err(crate::auth::forbidden(user, attributes, &decision.reason)) }
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(crate::auth::forbidden(user, attributes, &decision.reason))
+        }
     }
 
     /// Authorizes a request for a path outside the API (discovery, OpenAPI, `/version`, health)
@@ -239,7 +243,11 @@ impl Cluster {
         let Some(user) = user.filter(|_| state.auth.enforce) else { return Ok(()) };
         let attributes = AccessAttributes::NonResource { verb: verb.to_owned(), path: path.to_owned() };
         let decision = state.decide(user, &attributes);
-        if decision.allowed { Ok(()) } else { Err(crate::auth::forbidden(user, &attributes, &decision.reason)) }
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(crate::auth::forbidden(user, &attributes, &decision.reason))
+        }
     }
 
     /// The current cluster-wide resourceVersion.
