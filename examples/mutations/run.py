@@ -31,6 +31,8 @@ MUTATIONS = [
     ("ex15_timers", "ex15_timers.rs", ".idle(Duration::from_secs(300))", ".idle(Duration::from_secs(200))", "the idle period"),
     ("ex16_indexing", "ex16_indexing.rs", "|app| json!({app: name})", "|_app| json!({})", "the index entries"),
     ("ex99_all_at_once", "ex99_all_at_once.rs", ".id(\"tick\")", ".id(\"tock\")", "the timer's id"),
+    ("configmap_driven", "configmap_driven.rs", '.map(|(k, v)| (k, v.replace("${NAME}", &name)))', ".map(|(k, v)| (k, v))", "the rendering"),
+    ("child_deployment", "child_deployment.rs", 'c.status.as_deref() == Some("True")', 'c.status.as_deref().is_some()', "waiting for availability"),
 ]
 
 

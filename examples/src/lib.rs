@@ -7,6 +7,8 @@
 //! - [`fake_cluster`]: a kube-runtime controller with a finalizer, against the in-memory
 //!   fake-apiserver, on virtual time (`cargo run -p kopf-examples --bin fake-cluster-demo`).
 
+pub mod child_deployment;
+pub mod configmap_driven;
 pub mod e2e;
 pub mod ex01_minimal;
 pub mod ex02_children;
