@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
-use tokio::sync::watch;
 
 use crate::auth::{AccessAttributes, Auth, Identity};
 use crate::clock::Clock;
@@ -60,7 +59,7 @@ pub(crate) struct State {
     pub(crate) watches: BTreeMap<u64, WatchInfo>,
     pub(crate) next_watch_id: u64,
     /// Wakes every watch when the revision moves.
-    pub(crate) notify: watch::Sender<u64>,
+    pub(crate) notify: Arc<crate::watch::ChangeSignal>,
     pub(crate) clock: Clock,
     pub(crate) tasks: VecDeque<Task>,
     /// Warnings for the request being handled (`Warning` headers), taken when it is done.
@@ -108,7 +107,7 @@ pub struct Cluster {
 impl Cluster {
     pub(crate) fn new(config: &Config) -> Self {
         let clock = Clock::new(config.base_time);
-        let (notify, _) = watch::channel(0);
+        let notify = Arc::default();
         let state = State {
             rv: 0,
             registry: Registry::builtin(),
@@ -291,7 +290,7 @@ impl Cluster {
         for watch in state.watches.values() {
             watch.closed.store(true, Ordering::SeqCst);
         }
-        state.notify.send_replace(state.rv);
+        state.notify.wake();
     }
 
     /// Drops the whole watch history, as etcd's compaction does: any watch or continue token from
@@ -488,7 +487,7 @@ impl State {
             self.reindex_owners(&key, &object_key, prev.as_deref(), Some(&stored));
         }
         self.history.push(Change { rv, key, kind, object: stored.clone(), prev });
-        self.notify.send_replace(rv);
+        self.notify.wake();
         stored
     }
 
@@ -515,7 +514,7 @@ impl State {
             object: stored.clone(),
             prev: Some(prev),
         });
-        self.notify.send_replace(rv);
+        self.notify.wake();
         self.after_removal(info, &stored);
         Some(stored)
     }

@@ -254,8 +254,7 @@ impl State {
         };
         self.registry.remove_storage(&key);
         self.stores.remove(&key);
-        let rv = self.rv;
         // Wake the watches so they notice.
-        self.notify.send_replace(rv);
+        self.notify.wake();
     }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,7 +17,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::cluster::{Shared, State};
@@ -294,7 +293,7 @@ impl WatchStream {
             cursor,
             buffer,
             buffered,
-            rx: state.notify.subscribe(),
+            rx: Subscription::new(&state.notify),
             deadline: now + spec.timeout,
             next_bookmark,
             timer: Box::pin(tokio::time::sleep_until(
@@ -325,6 +324,57 @@ fn too_old(requested: u64, compacted: u64) -> ApiError {
     ApiError::Expired(format!("too old resource version: {requested} ({})", compacted + 1))
 }
 
+/// Wakes the watch streams at each change of the cluster, in the order they started waiting, so
+/// one history is delivered to its watchers in the same order run after run. (tokio's `watch`
+/// channel spreads its waiters over shards picked at random: clients watching two resources saw
+/// the same writes in a different order from one run to the next.)
+#[derive(Debug, Default)]
+pub(crate) struct ChangeSignal {
+    /// Bumped at each change (or wake-up without one: a dropped watch, a removed resource).
+    version: AtomicU64,
+    notify: tokio::sync::Notify,
+}
+
+impl ChangeSignal {
+    /// Wakes every waiting watch stream.
+    pub(crate) fn wake(&self) {
+        self.version.fetch_add(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+}
+
+/// A watch stream's view of the [`ChangeSignal`]: which wake-up it has seen.
+struct Subscription {
+    signal: Arc<ChangeSignal>,
+    seen: u64,
+}
+
+impl Subscription {
+    fn new(signal: &Arc<ChangeSignal>) -> Self {
+        Self { signal: signal.clone(), seen: signal.version.load(Ordering::SeqCst) }
+    }
+
+    /// Resolves at the first wake-up not seen yet (at once if one came since the last look).
+    async fn changed(&mut self) {
+        loop {
+            let notified = self.signal.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let version = self.signal.version.load(Ordering::SeqCst);
+            if version != self.seen {
+                self.seen = version;
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Marks every wake-up so far as seen (the stream is about to look at the log).
+    fn mark_seen(&mut self) {
+        self.seen = self.signal.version.load(Ordering::SeqCst);
+    }
+}
+
 /// The state machine behind one watch stream.
 struct Watcher {
     shared: Arc<Shared>,
@@ -333,7 +383,7 @@ struct Watcher {
     cursor: u64,
     buffer: VecDeque<WatchEvent>,
     buffered: Arc<AtomicUsize>,
-    rx: watch::Receiver<u64>,
+    rx: Subscription,
     deadline: Instant,
     next_bookmark: Option<Instant>,
     /// One timer for the next bookmark or the deadline, re-armed rather than re-created.
@@ -386,11 +436,7 @@ impl Watcher {
             // Nothing to deliver: wait for a change, the next bookmark, or the end.
             tokio::select! {
                 biased;
-                changed = self.rx.changed(), if !self.stalled => {
-                    if changed.is_err() {
-                        return None; // the cluster is gone
-                    }
-                }
+                () = self.rx.changed(), if !self.stalled => {}
                 () = &mut self.timer => {
                     if Instant::now() >= self.deadline {
                         return None;
@@ -414,7 +460,7 @@ impl Watcher {
     /// Takes the next batch of matching changes from the log, journaling each as delivered to this
     /// watch (under the same lock, so the journal shows it before anything the consumer does next).
     fn fill(&mut self) -> Fill {
-        self.rx.borrow_and_update();
+        self.rx.mark_seen();
         let mut state = self.shared.lock();
         let state = &mut *state;
         let Some(changes) = state.history.after(self.cursor) else {

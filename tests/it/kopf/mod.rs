@@ -10,6 +10,7 @@ mod faults;
 mod filtering;
 mod handling;
 mod indexes;
+mod live;
 mod memos;
 mod posting;
 mod python_interop;
