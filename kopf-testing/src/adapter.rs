@@ -2,7 +2,7 @@
 //! the same fault plan and journal as every other client path.
 
 use futures::StreamExt as _;
-use kopf::{ApiClient, ApiError, ApiResult, BoxFuture, ObjectList, PatchBody, RawEvent, Resource};
+use kopf::{ApiClient, ApiError, ApiResult, BoxFuture, ObjectList, PatchBody, RawEvent, Resource, Selectors};
 use serde_json::Value;
 
 use fake_apiserver::{Cluster, PatchType, Request, Response, Verb, WatchEvent};
@@ -76,12 +76,16 @@ impl ApiClient for DirectApiClient {
         &'a self,
         resource: &'a Resource,
         namespace: Option<&'a str>,
+        selectors: &'a Selectors,
     ) -> BoxFuture<'a, ApiResult<ObjectList>> {
         Box::pin(async move {
-            match self.cluster.handle(request(Verb::List, resource, namespace, None)).await {
+            let mut req = request(Verb::List, resource, namespace, None);
+            req.params.shard_selector = selectors.shard.clone();
+            match self.cluster.handle(req).await {
                 Ok(Response::List(list)) => Ok(ObjectList {
                     items: list.items.iter().map(|o| o.value()).collect(),
                     resource_version: list.resource_version.to_string(),
+                    shard_info: list.shard_selector.clone(),
                 }),
                 Ok(other) => Err(ApiError::Decode(format!("unexpected response: {other:?}"))),
                 Err(e) => Err(convert(&e)),
@@ -95,9 +99,11 @@ impl ApiClient for DirectApiClient {
         namespace: Option<&'a str>,
         resource_version: &'a str,
         timeout_seconds: Option<u64>,
+        selectors: &'a Selectors,
     ) -> BoxFuture<'a, ApiResult<futures::stream::BoxStream<'static, ApiResult<RawEvent>>>> {
         Box::pin(async move {
             let mut req = request(Verb::Watch, resource, namespace, None);
+            req.params.shard_selector = selectors.shard.clone();
             req.params.resource_version = Some(resource_version.to_owned());
             req.params.allow_watch_bookmarks = true;
             req.params.timeout_seconds = timeout_seconds;

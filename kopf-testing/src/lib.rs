@@ -30,7 +30,8 @@
 //!   [`Runner::advance`] lets time pass with every timer and retry firing in order;
 //!   [`Runner::wait_for`] waits for a condition on virtual time.
 //! - [`Runner::restart`] and [`Runner::crash`] stop the operator gracefully or abruptly and start it
-//!   again on the same cluster.
+//!   again on the same cluster; [`Runner::spawn_operator`] runs more operators (replicas, peers) on
+//!   it, each with an [`OperatorHandle`] to stop, crash and start it.
 //! - Faults come from the fake's plan ([`FaultRule`], [`RandomFaults`]); the [`Timeline`] records what
 //!   happened and is printed when a test fails.
 
@@ -43,6 +44,7 @@ pub mod guides {
 mod adapter;
 mod cluster;
 mod report;
+mod operators;
 mod runner;
 mod timeline;
 
@@ -50,5 +52,6 @@ pub use adapter::DirectApiClient;
 pub use cluster::{TestCluster, TestObject};
 pub use fake_apiserver::{Fault, FaultRule, RandomFaults, Verb};
 pub use report::{Report, Runs};
+pub use operators::OperatorHandle;
 pub use runner::{Adapter, KopfRunner, Runner, SETTLE_LIMIT, WaitTimeout};
 pub use timeline::{Entry, Timeline};

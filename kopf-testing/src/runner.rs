@@ -16,7 +16,9 @@
 //! that sleeps, a request with injected latency, a watch reconnecting after its backoff — the
 //! runtime's auto-advance moves the clock to finish it; `settle()` never moves the clock otherwise.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fake_apiserver::live::{ControlPlane, LiveCluster};
@@ -58,10 +60,14 @@ pub struct KopfRunner {
     journal: Option<usize>,
     timeline: bool,
     live: Option<LiveCluster>,
+    server_options: Vec<ServerChange>,
 }
 
 /// A change to the operator's settings, applied before the start.
 type SettingsChange = Box<dyn FnOnce(&mut Settings)>;
+
+/// A change to the fake API server's options, applied before it is built.
+type ServerChange = Box<dyn FnOnce(fake_apiserver::Builder) -> fake_apiserver::Builder>;
 
 impl std::fmt::Debug for KopfRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,7 +104,29 @@ impl KopfRunner {
             journal: None,
             timeline: true,
             live: None,
+            server_options: Vec::new(),
         }
+    }
+
+    /// Changes the fake API server's options before it is built, e.g. to turn a feature gate off.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use kopf_testing::KopfRunner;
+    /// let runner = KopfRunner::new(kopf::Operator::new())
+    ///     .configure_server(|server| server.sharded_list_and_watch(false))
+    ///     .start()
+    ///     .await;
+    /// assert!(!runner.server().cluster().sharded_list_and_watch());
+    /// # }
+    /// ```
+    pub fn configure_server(
+        mut self,
+        f: impl FnOnce(fake_apiserver::Builder) -> fake_apiserver::Builder + 'static,
+    ) -> Self {
+        self.server_options.push(Box::new(f));
+        self
     }
 
     /// Installs the CRD of a `#[derive(CustomResource)]` type before the operator starts.
@@ -189,6 +217,9 @@ impl KopfRunner {
         if let Some(live) = self.live {
             server = server.live(live);
         }
+        for f in self.server_options {
+            server = f(server);
+        }
         let server = server.build();
         let base: jiff::Timestamp =
             fake_apiserver::DEFAULT_BASE_TIME.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -224,7 +255,8 @@ impl KopfRunner {
             Adapter::Direct => Arc::new(DirectApiClient::new(server.cluster().clone())),
             Adapter::KubeClient => Arc::new(KubeApiClient::new(server.client())),
         };
-        let client: Arc<dyn ApiClient> = Arc::new(Recording { inner, timeline: timeline.clone() });
+        let client: Arc<dyn ApiClient> =
+            Arc::new(Recording { inner: inner.clone(), timeline: timeline.clone(), prefix: String::new() });
         let namespaces =
             if self.namespaces.is_empty() { Namespaces::All } else { Namespaces::Only(self.namespaces) };
         let mut runner = Runner {
@@ -237,6 +269,9 @@ impl KopfRunner {
             namespaces,
             running: None,
             activity: Activity::default(),
+            adapter_client: inner,
+            extras: Arc::default(),
+            next_extra: AtomicU64::new(0),
         };
         runner.launch().await;
         runner.settle().await;
@@ -292,12 +327,20 @@ pub struct Runner {
     cluster: TestCluster,
     operator: Operator,
     client: Arc<dyn ApiClient>,
-    clock: Clock,
-    timeline: Timeline,
-    namespaces: Namespaces,
+    pub(crate) clock: Clock,
+    pub(crate) timeline: Timeline,
+    pub(crate) namespaces: Namespaces,
     running: Option<RunningOperator>,
     activity: Activity,
+    /// The adapter's client without the runner's recording (extra operators record their own).
+    pub(crate) adapter_client: Arc<dyn ApiClient>,
+    /// The work counters of the extra operators now running ([`Runner::spawn_operator`]).
+    pub(crate) extras: Extras,
+    pub(crate) next_extra: AtomicU64,
 }
+
+/// The extra operators' activities, by operator id; `settle()` waits for all of them.
+pub(crate) type Extras = Arc<Mutex<BTreeMap<u64, Activity>>>;
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -390,9 +433,15 @@ impl Runner {
         self.server.cluster().faults(fake_apiserver::FaultPlan::clear);
     }
 
+    /// The work counters of every operator running: the runner's and the extra ones.
+    fn activities(&self) -> Vec<Activity> {
+        let extras = self.extras.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::iter::once(self.activity.clone()).chain(extras.values().cloned()).collect()
+    }
+
     fn settled(&self) -> bool {
         let cluster = self.server.cluster();
-        self.activity.is_idle()
+        self.activities().iter().all(Activity::is_idle)
             && cluster.in_flight() == 0
             && cluster.watches_with_backlog() == 0
             && self.server.control_plane().is_none_or(ControlPlane::is_idle)
@@ -407,9 +456,13 @@ impl Runner {
     pub async fn settle(&self) {
         let started = Instant::now();
         loop {
-            let changed = self.activity.changed();
+            let activities = self.activities();
+            let mut changes: Vec<_> = activities.iter().map(|a| Box::pin(a.changed())).collect();
+            for change in &mut changes {
+                change.as_mut().enable();
+            }
+            let changed = futures::future::select_all(changes);
             tokio::pin!(changed);
-            changed.as_mut().enable();
             // The live cluster's controllers count their own work; a change there wakes us too
             // (a `Notified` hears every notification sent after it was made, polled or not).
             let controllers = self.server.control_plane().map(ControlPlane::changed);
@@ -431,7 +484,7 @@ impl Runner {
             if started.elapsed() > SETTLE_LIMIT {
                 panic!(
                     "settle() did not settle within {SETTLE_LIMIT:?} of virtual time: {:?}, fake in flight {}, watches with backlog {}, live controllers idle {:?}\n{}",
-                    self.activity.snapshot(),
+                    activities.iter().map(Activity::snapshot).collect::<Vec<_>>(),
                     self.server.cluster().in_flight(),
                     self.server.cluster().watches_with_backlog(),
                     self.server.control_plane().map(ControlPlane::is_idle),
@@ -440,7 +493,7 @@ impl Runner {
             }
             tokio::select! {
                 biased;
-                () = &mut changed => {}
+                _ = &mut changed => {}
                 () = &mut controllers => {}
             }
         }
@@ -475,7 +528,8 @@ impl Runner {
                 return Err(WaitTimeout(timeout));
             }
             let controllers = self.server.control_plane().and_then(ControlPlane::next_deadline);
-            let next = [self.activity.next_deadline(), controllers]
+            let operators = self.activities().iter().filter_map(Activity::next_deadline).min();
+            let next = [operators, controllers]
                 .into_iter()
                 .flatten()
                 .filter(|d| *d > now)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use kopf::{
     ApiClient, ApiResult, BoxFuture, ObjectList, Observation, Observer, PatchBody, RawEvent, Resource,
+    Selectors,
 };
 use serde_json::Value;
 use tokio::time::Instant;
@@ -19,7 +20,7 @@ use crate::report::{Recorder, Report};
 pub struct Entry {
     /// Virtual time since the runner started.
     pub at: Duration,
-    /// `watch`, `cause`, `handler`, `patch`, `api-error`, `runner`.
+    /// `watch`, `cause`, `handler`, `patch`, `daemon`, `api-error`, `warning`, `runner`.
     pub kind: &'static str,
     /// What happened.
     pub text: String,
@@ -87,42 +88,71 @@ fn object(namespace: &str, name: &str) -> String {
     if namespace.is_empty() { name.to_owned() } else { format!("{namespace}/{name}") }
 }
 
-impl Observer for Timeline {
-    fn observe(&self, observation: Observation) {
+impl Timeline {
+    /// An observer that records into this timeline with `[label] ` before each line (one per
+    /// operator when several run on one cluster).
+    pub(crate) fn labelled(&self, label: &str) -> Labelled {
+        Labelled { timeline: self.clone(), prefix: format!("[{label}] ") }
+    }
+
+    fn observed(&self, prefix: &str, observation: Observation) {
         if let Observation::Handler { id, namespace, name, outcome, .. } = &observation {
             self.report.record(id, object(namespace, name), outcome);
         }
         if !self.enabled {
             return;
         }
-        match observation {
-            Observation::WatchEvent { resource, event, namespace, name, resource_version } => {
-                self.record(
-                    "watch",
-                    format!("{event} {resource} {} rv={resource_version}", object(&namespace, &name)),
-                );
-            }
-            Observation::Cause { resource, namespace, name, reason } => {
-                self.record("cause", format!("{reason} {resource} {}", object(&namespace, &name)));
-            }
-            Observation::Handler { id, namespace, name, retry, outcome } => {
-                self.record(
-                    "handler",
-                    format!("{id} {} attempt={} {outcome}", object(&namespace, &name), retry + 1),
-                );
-            }
-            Observation::Patch { resource, namespace, name, subresource, body } => {
-                let target = match subresource {
-                    Some(sub) => format!("{resource}/{sub}"),
-                    None => resource,
-                };
-                self.record("patch", format!("{target} {} {}", object(&namespace, &name), kopf_json(&body)));
-            }
-            Observation::Daemon { id, namespace, name, what } => {
-                self.record("daemon", format!("{id} {} {what}", object(&namespace, &name)));
-            }
-            _ => self.record("other", format!("{observation:?}")),
+        let (kind, text) = describe(observation);
+        self.record(kind, format!("{prefix}{text}"));
+    }
+}
+
+/// The timeline line of an observation.
+fn describe(observation: Observation) -> (&'static str, String) {
+    match observation {
+        Observation::WatchEvent { resource, event, namespace, name, resource_version } => {
+            ("watch", format!("{event} {resource} {} rv={resource_version}", object(&namespace, &name)))
         }
+        Observation::Cause { resource, namespace, name, reason } => {
+            ("cause", format!("{reason} {resource} {}", object(&namespace, &name)))
+        }
+        Observation::Handler { id, namespace, name, retry, outcome } => {
+            ("handler", format!("{id} {} attempt={} {outcome}", object(&namespace, &name), retry + 1))
+        }
+        Observation::Patch { resource, namespace, name, subresource, body } => {
+            let target = match subresource {
+                Some(sub) => format!("{resource}/{sub}"),
+                None => resource,
+            };
+            ("patch", format!("{target} {} {}", object(&namespace, &name), kopf_json(&body)))
+        }
+        Observation::Daemon { id, namespace, name, what } => {
+            ("daemon", format!("{id} {} {what}", object(&namespace, &name)))
+        }
+        Observation::Unsharded { resource, namespace, selector } => {
+            let scope = if namespace.is_empty() { "cluster-wide".to_owned() } else { namespace };
+            ("warning", format!("unsharded list of {resource} {scope} for {selector}"))
+        }
+        other => ("other", format!("{other:?}")),
+    }
+}
+
+impl Observer for Timeline {
+    fn observe(&self, observation: Observation) {
+        self.observed("", observation);
+    }
+}
+
+/// A [`Timeline`] observer that prefixes its lines with an operator's label.
+#[derive(Debug, Clone)]
+pub(crate) struct Labelled {
+    timeline: Timeline,
+    prefix: String,
+}
+
+impl Observer for Labelled {
+    fn observe(&self, observation: Observation) {
+        self.timeline.observed(&self.prefix, observation);
     }
 }
 
@@ -135,6 +165,8 @@ fn kopf_json(value: &Value) -> String {
 pub(crate) struct Recording {
     pub(crate) inner: Arc<dyn ApiClient>,
     pub(crate) timeline: Timeline,
+    /// `[label] ` for an extra operator's calls, empty for the runner's own.
+    pub(crate) prefix: String,
 }
 
 impl Recording {
@@ -149,7 +181,12 @@ impl Recording {
         if let Err(e) = result {
             self.timeline.record(
                 "api-error",
-                format!("{what} {} {} → {e}", resource.name(), object(namespace.unwrap_or_default(), name)),
+                format!(
+                    "{}{what} {} {} → {e}",
+                    self.prefix,
+                    resource.name(),
+                    object(namespace.unwrap_or_default(), name)
+                ),
             );
         }
     }
@@ -164,9 +201,10 @@ impl ApiClient for Recording {
         &'a self,
         resource: &'a Resource,
         namespace: Option<&'a str>,
+        selectors: &'a Selectors,
     ) -> BoxFuture<'a, ApiResult<ObjectList>> {
         Box::pin(async move {
-            let result = self.inner.list(resource, namespace).await;
+            let result = self.inner.list(resource, namespace, selectors).await;
             self.note("list", resource, namespace, "", &result);
             result
         })
@@ -178,17 +216,23 @@ impl ApiClient for Recording {
         namespace: Option<&'a str>,
         resource_version: &'a str,
         timeout_seconds: Option<u64>,
+        selectors: &'a Selectors,
     ) -> BoxFuture<'a, ApiResult<futures::stream::BoxStream<'static, ApiResult<RawEvent>>>> {
         Box::pin(async move {
-            let result = self.inner.watch(resource, namespace, resource_version, timeout_seconds).await;
+            let result =
+                self.inner.watch(resource, namespace, resource_version, timeout_seconds, selectors).await;
             self.note("watch", resource, namespace, "", &result);
             let timeline = self.timeline.clone();
             let name = resource.name();
+            let prefix = self.prefix.clone();
             result.map(move |stream| {
                 stream
                     .inspect(move |event| {
                         if let Ok(RawEvent::Error { code, message }) = event {
-                            timeline.record("api-error", format!("watch {name} → ERROR {code}: {message}"));
+                            timeline.record(
+                                "api-error",
+                                format!("{prefix}watch {name} → ERROR {code}: {message}"),
+                            );
                         }
                     })
                     .boxed()

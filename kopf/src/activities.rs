@@ -293,8 +293,9 @@ impl ApiClient for LoginClient {
         &'a self,
         resource: &'a Resource,
         namespace: Option<&'a str>,
+        selectors: &'a client::Selectors,
     ) -> BoxFuture<'a, client::Result<ObjectList>> {
-        Box::pin(async move { relogin!(self, |c| c.list(resource, namespace)) })
+        Box::pin(async move { relogin!(self, |c| c.list(resource, namespace, selectors)) })
     }
 
     fn watch<'a>(
@@ -303,9 +304,10 @@ impl ApiClient for LoginClient {
         namespace: Option<&'a str>,
         resource_version: &'a str,
         timeout_seconds: Option<u64>,
+        selectors: &'a client::Selectors,
     ) -> BoxFuture<'a, client::Result<BoxStream<'static, client::Result<RawEvent>>>> {
         Box::pin(async move {
-            relogin!(self, |c| c.watch(resource, namespace, resource_version, timeout_seconds))
+            relogin!(self, |c| c.watch(resource, namespace, resource_version, timeout_seconds, selectors))
         })
     }
 
@@ -358,7 +360,12 @@ impl ApiClient for NotLoggedIn {
         Box::pin(async { Err(client::Error::Unauthorized("not logged in".into())) })
     }
 
-    fn list<'a>(&'a self, _: &'a Resource, _: Option<&'a str>) -> BoxFuture<'a, client::Result<ObjectList>> {
+    fn list<'a>(
+        &'a self,
+        _: &'a Resource,
+        _: Option<&'a str>,
+        _: &'a client::Selectors,
+    ) -> BoxFuture<'a, client::Result<ObjectList>> {
         Box::pin(async { Err(client::Error::Unauthorized("not logged in".into())) })
     }
 
@@ -368,6 +375,7 @@ impl ApiClient for NotLoggedIn {
         _: Option<&'a str>,
         _: &'a str,
         _: Option<u64>,
+        _: &'a client::Selectors,
     ) -> BoxFuture<'a, client::Result<BoxStream<'static, client::Result<RawEvent>>>> {
         Box::pin(async { Err(client::Error::Unauthorized("not logged in".into())) })
     }

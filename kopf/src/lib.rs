@@ -66,7 +66,7 @@ pub use causation::Reason;
 pub use cli::{Cli, run, run_with};
 pub use client::{
     Api, ApiClient, BoxFuture, Error as ApiError, KubeApiClient, ObjectList, PatchBody, RawEvent,
-    Result as ApiResult, Typed,
+    Result as ApiResult, Selectors, Typed,
 };
 pub use context::Context;
 pub use engines::indexing::Index;
@@ -89,7 +89,8 @@ pub use settings::{
 };
 pub use structs::diff::{Diff, DiffItem, DiffOp, diff};
 pub use structs::patch::Patch;
-pub use structs::references::{Resource, ResourceSelector};
+pub use structs::references::{Resource, ResourceSelector, SelectorKey, SelectorMapping};
+pub use structs::sharding::{SHARD_COUNT_VAR, SHARD_INDEX_VAR, Shard, ShardError, ShardField, shard_hash};
 
 /// Guides, with every code block compiled as a doc test.
 pub mod guides {

@@ -72,6 +72,17 @@ pub enum Observation {
         /// What happened.
         what: &'static str,
     },
+    /// A list asked for a shard (`settings.watching.shard_selectors`) came back without
+    /// `metadata.shardInfo`: the API server ignored the selector (no `ShardedListAndWatch`
+    /// feature gate), so this operator gets every object, not only its shard's.
+    Unsharded {
+        /// `plural.group`.
+        resource: String,
+        /// The namespace listed, empty if cluster-wide.
+        namespace: String,
+        /// The selector sent.
+        selector: String,
+    },
 }
 
 /// Receives observations. Implementations must be quick and must not block.

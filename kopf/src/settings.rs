@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::persistence::{DiffBaseStorage, ProgressStorage};
+use crate::structs::references::SelectorMapping;
 
 /// All settings of an operator.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +94,17 @@ pub struct WatchingSettings {
     pub reconnect_backoff: Duration,
     /// Reconnect when no event or bookmark arrives for this long (default: 70 s).
     pub inactivity_timeout: Option<Duration>,
+    /// `shardSelector`s per resource (Kopf 1.45's `settings.watching.shard_selectors`), passed to
+    /// every list and watch of the resources they apply to — the first inserted that applies.
+    /// With a selector, an API server with the `ShardedListAndWatch` feature gate (Kubernetes
+    /// 1.36+) sends this operator only the objects whose uid (or namespace) hashes into its
+    /// ranges; one without it ignores the parameter and sends everything, which the operator
+    /// reports as a warning. [`crate::Shard`] makes the selector of replica `i` of `n`.
+    ///
+    /// It is the operators' business that their ranges cover the whole hash space: objects in a
+    /// range no running replica owns are not handled until one does. Peers of the same priority
+    /// do not pause each other while any selector is set (see Kopf's peering).
+    pub shard_selectors: SelectorMapping<String>,
 }
 
 impl Default for WatchingSettings {
@@ -101,6 +113,7 @@ impl Default for WatchingSettings {
             server_timeout: None,
             reconnect_backoff: Duration::from_millis(100),
             inactivity_timeout: Some(Duration::from_secs(70)),
+            shard_selectors: SelectorMapping::default(),
         }
     }
 }

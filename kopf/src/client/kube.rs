@@ -6,7 +6,7 @@ use kube::api::{DeleteParams, ListParams, PatchParams, PostParams, WatchParams};
 use kube::core::{Request, WatchEvent};
 use serde_json::Value;
 
-use super::{ApiClient, BoxFuture, Error, ObjectList, PatchBody, RawEvent, Result};
+use super::{ApiClient, BoxFuture, Error, ObjectList, PatchBody, RawEvent, Result, Selectors};
 use crate::structs::references::Resource;
 
 /// An [`ApiClient`] over a `kube::Client`.
@@ -59,6 +59,17 @@ fn build(
 
 fn item_path(resource: &Resource, namespace: Option<&str>) -> Request {
     Request::new(resource.url_path(namespace))
+}
+
+/// Adds what kube's `ListParams`/`WatchParams` have no field for (`shardSelector`) to the query
+/// of a request kube built.
+fn select(mut req: http::Request<Vec<u8>>, selectors: &Selectors) -> Result<http::Request<Vec<u8>>> {
+    let Some(shard) = &selectors.shard else { return Ok(req) };
+    let mut query = form_urlencoded::Serializer::new(req.uri().query().unwrap_or_default().to_owned());
+    query.append_pair("shardSelector", shard);
+    let uri = format!("{}?{}", req.uri().path(), query.finish());
+    *req.uri_mut() = uri.parse().map_err(|e| Error::Transport(format!("cannot build the request: {e}")))?;
+    Ok(req)
 }
 
 impl KubeApiClient {
@@ -142,10 +153,12 @@ impl ApiClient for KubeApiClient {
         &'a self,
         resource: &'a Resource,
         namespace: Option<&'a str>,
+        selectors: &'a Selectors,
     ) -> BoxFuture<'a, Result<ObjectList>> {
         Box::pin(async move {
-            let req = build(item_path(resource, namespace).list(&ListParams::default()))?;
+            let req = select(build(item_path(resource, namespace).list(&ListParams::default()))?, selectors)?;
             let list: Value = self.client.request(req).await.map_err(convert)?;
+            let shard_info = list["metadata"]["shardInfo"]["selector"].as_str().map(str::to_owned);
             let items = list["items"].as_array().cloned().unwrap_or_default();
             let resource_version =
                 list["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_owned();
@@ -158,7 +171,7 @@ impl ApiClient for KubeApiClient {
                     item
                 })
                 .collect();
-            Ok(ObjectList { items, resource_version })
+            Ok(ObjectList { items, resource_version, shard_info })
         })
     }
 
@@ -168,13 +181,15 @@ impl ApiClient for KubeApiClient {
         namespace: Option<&'a str>,
         resource_version: &'a str,
         timeout_seconds: Option<u64>,
+        selectors: &'a Selectors,
     ) -> BoxFuture<'a, Result<futures::stream::BoxStream<'static, Result<RawEvent>>>> {
         Box::pin(async move {
             let mut params = WatchParams::default();
             if let Some(t) = timeout_seconds {
                 params = params.timeout(u32::try_from(t).unwrap_or(u32::MAX));
             }
-            let req = build(item_path(resource, namespace).watch(&params, resource_version))?;
+            let req =
+                select(build(item_path(resource, namespace).watch(&params, resource_version))?, selectors)?;
             let stream = self.client.request_events::<Value>(req).await.map_err(convert)?;
             let events = stream.map(|item: std::result::Result<WatchEvent<Value>, kube::Error>| {
                 item.map_err(convert).map(|event| match event {

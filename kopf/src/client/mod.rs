@@ -31,6 +31,31 @@ pub struct ObjectList {
     pub items: Vec<Value>,
     /// The resourceVersion to watch from.
     pub resource_version: String,
+    /// `metadata.shardInfo.selector`: the shard selector the server applied, if it applied one
+    /// (a server without sharded list and watch leaves it out and sends everything).
+    pub shard_info: Option<String>,
+}
+
+/// What a list or watch asks the server to filter by (from `settings.watching`).
+///
+/// ```
+/// let mut selectors = kopf::Selectors::default();
+/// selectors.shard = Some(kopf::Shard::new(0, 2)?.selector());
+/// assert!(!selectors.is_empty());
+/// # Ok::<(), kopf::ShardError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Selectors {
+    /// The `shardSelector` query parameter.
+    pub shard: Option<String>,
+}
+
+impl Selectors {
+    /// Whether nothing is selected (every object is wanted).
+    pub fn is_empty(&self) -> bool {
+        self.shard.is_none()
+    }
 }
 
 /// One raw watch event.
@@ -70,20 +95,24 @@ pub trait ApiClient: Send + Sync + std::fmt::Debug + 'static {
     /// Every served resource (all versions; the preferred ones marked).
     fn discover(&self) -> BoxFuture<'_, Result<Vec<Resource>>>;
 
-    /// Lists a collection (in a namespace, or cluster-wide with `None`).
+    /// Lists a collection (in a namespace, or cluster-wide with `None`), filtered on the server by
+    /// `selectors`.
     fn list<'a>(
         &'a self,
         resource: &'a Resource,
         namespace: Option<&'a str>,
+        selectors: &'a Selectors,
     ) -> BoxFuture<'a, Result<ObjectList>>;
 
-    /// Watches a collection from a resourceVersion, with bookmarks.
+    /// Watches a collection from a resourceVersion, with bookmarks, filtered on the server by
+    /// `selectors`.
     fn watch<'a>(
         &'a self,
         resource: &'a Resource,
         namespace: Option<&'a str>,
         resource_version: &'a str,
         timeout_seconds: Option<u64>,
+        selectors: &'a Selectors,
     ) -> BoxFuture<'a, Result<BoxStream<'static, Result<RawEvent>>>>;
 
     /// Reads one object.

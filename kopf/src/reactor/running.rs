@@ -339,7 +339,8 @@ async fn namespaces_matching(rt: &Runtime, patterns: &[String]) -> Vec<String> {
         status_subresource: true,
         preferred: true,
     };
-    match rt.client.list(&namespaces, None).await {
+    let selectors = super::watching::selectors_for(&rt.settings, &namespaces);
+    match rt.client.list(&namespaces, None, &selectors).await {
         Ok(list) => list
             .items
             .iter()

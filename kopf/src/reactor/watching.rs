@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::processing::EventKind;
 use super::queueing::Dispatcher;
-use crate::client::{self, RawEvent};
+use crate::client::{self, RawEvent, Selectors};
 use crate::execution::Runtime;
 use crate::primitives::activity::Counter;
 use crate::structs::references::Resource;
@@ -30,11 +30,15 @@ pub(crate) async fn watch_resource(
     activity.enter(Counter::Disconnected);
     let mut error_step = 0usize;
     let mut indexed_listing_reported = false;
+    let selectors = selectors_for(&settings, &resource);
+    let mut unsharded_reported = false;
     'relist: loop {
         if *stop.borrow() {
             break;
         }
-        let listed = client::retrying::retrying(&settings.networking, || rt.client.list(&resource, ns)).await;
+        let listed =
+            client::retrying::retrying(&settings.networking, || rt.client.list(&resource, ns, &selectors))
+                .await;
         let list = match listed {
             Ok(list) => list,
             Err(e) => {
@@ -46,6 +50,13 @@ pub(crate) async fn watch_resource(
                 continue;
             }
         };
+        if let Some(selector) = &selectors.shard
+            && list.shard_info.is_none()
+            && !unsharded_reported
+        {
+            unsharded_reported = true;
+            report_unsharded(&rt, &resource, ns, selector);
+        }
         let listed = list.items.len();
         for item in list.items {
             dispatcher.dispatch(EventKind::Listed, item);
@@ -58,7 +69,7 @@ pub(crate) async fn watch_resource(
         activity.leave(Counter::Disconnected);
         loop {
             let timeout = settings.watching.server_timeout.map(|t| t.as_secs());
-            let watched = rt.client.watch(&resource, ns, &resource_version, timeout).await;
+            let watched = rt.client.watch(&resource, ns, &resource_version, timeout, &selectors).await;
             let mut stream = match watched {
                 Ok(stream) => {
                     error_step = 0;
@@ -136,6 +147,27 @@ pub(crate) async fn watch_resource(
         }
     }
     finish(&activity, &mut dispatcher, true).await;
+}
+
+/// The server-side selection of a resource's lists and watches, from `settings.watching`.
+pub(crate) fn selectors_for(settings: &crate::Settings, resource: &Resource) -> Selectors {
+    Selectors { shard: settings.watching.shard_selectors.first(resource).cloned() }
+}
+
+/// Warns (once per watch stream) that the server sent a whole collection for a sharded request.
+fn report_unsharded(rt: &Runtime, resource: &Resource, namespace: Option<&str>, selector: &str) {
+    tracing::warn!(
+        resource = %resource,
+        namespace = namespace.unwrap_or_default(),
+        selector,
+        "The API server ignored the shard selector (no ShardedListAndWatch feature gate?): \
+         this operator sees and handles every object, not only its shard."
+    );
+    rt.observe(|| crate::observe::Observation::Unsharded {
+        resource: resource.name(),
+        namespace: namespace.unwrap_or_default().to_owned(),
+        selector: selector.to_owned(),
+    });
 }
 
 async fn finish(

@@ -1,6 +1,7 @@
 //! References to resources: a discovered [`Resource`] (what the API serves) and a
 //! [`ResourceSelector`] (what a handler asks for: by group/version/plural, by kind, plural,
-//! singular or short name, optionally with a group).
+//! singular or short name, optionally with a group), and a [`SelectorMapping`] of values per
+//! resource selector (Kopf's `settings.watching.*_selectors`).
 
 use serde::{Deserialize, Serialize};
 
@@ -131,6 +132,105 @@ impl std::fmt::Display for ResourceSelector {
     }
 }
 
+/// What a [`SelectorMapping`] entry applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SelectorKey {
+    /// The resources a [`ResourceSelector`] selects.
+    Resource(ResourceSelector),
+    /// Every resource but Kubernetes Events (Kopf's `kopf.EVERYTHING`).
+    Everything,
+}
+
+impl SelectorKey {
+    /// Whether the key applies to this resource.
+    pub fn matches(&self, r: &Resource) -> bool {
+        match self {
+            Self::Resource(selector) => selector.matches(r),
+            Self::Everything => !(r.plural == "events" && (r.group.is_empty() || r.group == "events.k8s.io")),
+        }
+    }
+}
+
+impl From<ResourceSelector> for SelectorKey {
+    fn from(selector: ResourceSelector) -> Self {
+        Self::Resource(selector)
+    }
+}
+
+impl From<&str> for SelectorKey {
+    /// A selector in Kopf's text forms ([`ResourceSelector::parse`]).
+    fn from(text: &str) -> Self {
+        Self::Resource(ResourceSelector::parse(text))
+    }
+}
+
+/// Values per resource selector, in insertion order (Kopf's `SelectorMapping`): when several
+/// entries apply to a resource, [`SelectorMapping::first`] takes the first inserted.
+///
+/// ```
+/// let mut shards = kopf::SelectorMapping::default();
+/// shards.insert("kopfexamples.kopf.dev", "shardRange(object.metadata.uid, '0x0000000000000000', '0x8000000000000000')".to_owned());
+/// assert_eq!(shards.len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectorMapping<T> {
+    entries: Vec<(SelectorKey, T)>,
+}
+
+impl<T> Default for SelectorMapping<T> {
+    fn default() -> Self {
+        Self { entries: Vec::new() }
+    }
+}
+
+impl<T> SelectorMapping<T> {
+    /// Sets the value of a key; a key already present keeps its place (as a Python dict does).
+    pub fn insert(&mut self, key: impl Into<SelectorKey>, value: T) {
+        let key = key.into();
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// Sets the value for every resource (Kopf's `kopf.EVERYTHING`).
+    pub fn insert_everything(&mut self, value: T) {
+        self.insert(SelectorKey::Everything, value);
+    }
+
+    /// Removes a key's value.
+    pub fn remove(&mut self, key: impl Into<SelectorKey>) -> Option<T> {
+        let key = key.into();
+        let at = self.entries.iter().position(|(k, _)| *k == key)?;
+        Some(self.entries.remove(at).1)
+    }
+
+    /// The values that apply to a resource, in insertion order (Kopf's `collect`).
+    pub fn collect(&self, resource: &Resource) -> Vec<&T> {
+        self.entries.iter().filter(|(k, _)| k.matches(resource)).map(|(_, v)| v).collect()
+    }
+
+    /// The first value that applies to a resource.
+    pub fn first(&self, resource: &Resource) -> Option<&T> {
+        self.entries.iter().find(|(k, _)| k.matches(resource)).map(|(_, v)| v)
+    }
+
+    /// The entries, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&SelectorKey, &T)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +264,22 @@ mod tests {
         assert!(!ResourceSelector::parse("kopfexamples.other.dev").matches(&res()));
         assert!(!ResourceSelector::parse("pods").matches(&res()));
         assert_eq!(res().url_path(Some("ns")), "/apis/kopf.dev/v1/namespaces/ns/kopfexamples");
+    }
+
+    #[test]
+    fn a_selector_mapping_gives_the_first_inserted_value_that_applies() {
+        let mut map = SelectorMapping::default();
+        map.insert("pods", "pods");
+        map.insert_everything("all");
+        map.insert("kex", "examples");
+        assert_eq!(map.first(&res()), Some(&"all"));
+        assert_eq!(map.collect(&res()), vec![&"all", &"examples"]);
+        map.insert_everything("all, again");
+        assert_eq!(map.first(&res()), Some(&"all, again"), "a key keeps its place");
+        assert_eq!(map.remove(SelectorKey::Everything), Some("all, again"));
+        assert_eq!(map.first(&res()), Some(&"examples"));
+        let events =
+            Resource { group: "events.k8s.io".into(), plural: "events".into(), preferred: true, ..res() };
+        assert!(!SelectorKey::Everything.matches(&events), "Kopf's EVERYTHING leaves Events out");
     }
 }

@@ -15,5 +15,6 @@ mod memos;
 mod posting;
 mod python_interop;
 mod settling;
+mod sharding;
 mod subhandlers;
 mod timers;
