@@ -43,15 +43,15 @@ pub mod guides {
 
 mod adapter;
 mod cluster;
-mod report;
 mod operators;
+mod report;
 mod runner;
 mod timeline;
 
 pub use adapter::DirectApiClient;
 pub use cluster::{TestCluster, TestObject};
 pub use fake_apiserver::{Fault, FaultRule, RandomFaults, Verb};
-pub use report::{Report, Runs};
 pub use operators::OperatorHandle;
+pub use report::{Report, Runs};
 pub use runner::{Adapter, KopfRunner, Runner, SETTLE_LIMIT, WaitTimeout};
 pub use timeline::{Entry, Timeline};

@@ -76,7 +76,8 @@ impl Api {
     /// # Errors
     /// The API's error, or [`Error::Decode`].
     pub async fn list<K: Typed>(&self, namespace: Option<&str>) -> Result<Vec<K>> {
-        let list = self.client.list(&resource::<K>(namespace), namespace).await?;
+        let list =
+            self.client.list(&resource::<K>(namespace), namespace, &super::Selectors::default()).await?;
         list.items.into_iter().map(decode).collect()
     }
 
