@@ -94,6 +94,8 @@ pub use structs::sharding::{SHARD_COUNT_VAR, SHARD_INDEX_VAR, Shard, ShardError,
 
 /// Guides, with every code block compiled as a doc test.
 pub mod guides {
+    #[doc = include_str!("../docs/handlers.md")]
+    pub mod handlers {}
     #[doc = include_str!("../docs/migration.md")]
     pub mod migration {}
 }
