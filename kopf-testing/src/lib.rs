@@ -53,5 +53,5 @@ pub use cluster::{TestCluster, TestObject};
 pub use fake_apiserver::{Fault, FaultRule, RandomFaults, Verb};
 pub use operators::OperatorHandle;
 pub use report::{Report, Runs};
-pub use runner::{Adapter, KopfRunner, Runner, SETTLE_LIMIT, WaitTimeout};
+pub use runner::{Adapter, KopfRunner, OPERATOR_IDENTITY, Runner, SETTLE_LIMIT, WaitTimeout};
 pub use timeline::{Entry, Timeline};

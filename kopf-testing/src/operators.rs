@@ -122,6 +122,8 @@ impl OperatorHandle {
                 let client = self.client.clone();
                 move |_info: &kopf::ConnectionInfo| Ok(client.clone())
             })),
+            // The label is the operator's identity among its peers.
+            identity: Some(self.label.clone()),
         };
         let mut running = self
             .operator

@@ -35,6 +35,10 @@ use crate::cluster::TestCluster;
 use crate::report::Report;
 use crate::timeline::{Recording, Timeline};
 
+/// The runner's own operator's identity among peers ([`Runner::spawn_operator`]'s operators use
+/// their labels).
+pub const OPERATOR_IDENTITY: &str = "operator";
+
 /// How long `settle()` may let virtual time pass for in-progress work before it gives up.
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(3600);
 
@@ -362,6 +366,8 @@ impl Runner {
                 let client = self.client.clone();
                 move |_info: &kopf::ConnectionInfo| Ok(client.clone())
             })),
+            // A fixed identity among peers, so a test's peering records repeat.
+            identity: Some(OPERATOR_IDENTITY.to_owned()),
         };
         let mut running = self
             .operator
@@ -404,6 +410,12 @@ impl Runner {
     /// The operator's counters of work in progress.
     pub fn activity(&self) -> &Activity {
         &self.activity
+    }
+
+    /// The operators' clock (the fake's base time plus virtual time), e.g. for the `lastseen` of
+    /// peering commands.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Virtual time since the runner started.

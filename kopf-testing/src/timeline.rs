@@ -133,6 +133,10 @@ fn describe(observation: Observation) -> (&'static str, String) {
             let scope = if namespace.is_empty() { "cluster-wide".to_owned() } else { namespace };
             ("warning", format!("unsharded list of {resource} {scope} for {selector}"))
         }
+        Observation::Peering { peering, paused, message } => {
+            let what = if paused { "paused" } else { "resumed" };
+            ("peering", format!("{what} by {peering}: {message}"))
+        }
         other => ("other", format!("{other:?}")),
     }
 }

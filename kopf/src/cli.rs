@@ -1,9 +1,10 @@
-//! `kopf::run(operator)`: a `kopf run`-style program — flags for namespaces and logging, login from
-//! the kubeconfig or the in-cluster service account, and a graceful stop on SIGINT/SIGTERM.
+//! `kopf::run(operator)`: a `kopf run`-style program — flags for namespaces, peering and logging,
+//! login from the kubeconfig or the in-cluster service account, and a graceful stop on
+//! SIGINT/SIGTERM — with Kopf's `freeze` and `resume` commands as subcommands.
 
 use std::io::Write as _;
 
-use clap::Parser;
+use clap::{Args, Parser};
 
 use crate::error::OperatorError;
 use crate::login::{LoginOptions, login};
@@ -24,6 +25,16 @@ pub struct Cli {
     /// Run without peering.
     #[arg(long)]
     pub standalone: bool,
+    /// Peer through the peering object of this name, and pause while it is absent (peering is
+    /// otherwise used only if the peering resource is served and the `default` object exists).
+    #[arg(short = 'P', long = "peering", env = "KOPF_RUN_PEERING")]
+    pub peering: Option<String>,
+    /// The operator's priority among its peers (default: 0).
+    #[arg(short = 'p', long)]
+    pub priority: Option<i64>,
+    /// Development mode: priority 666, to pause the operators deployed in the cluster.
+    #[arg(long)]
+    pub dev: bool,
     /// Log at debug level.
     #[arg(short = 'v', long, alias = "debug", short_alias = 'd')]
     pub verbose: bool,
@@ -70,6 +81,71 @@ pub enum Command {
         #[arg(long, default_value = "kopf-operator:latest")]
         image: String,
     },
+    /// Pause the resource handling in the operator(s) (Kopf's `kopf freeze`).
+    Freeze(FreezeArgs),
+    /// Resume the resource handling in the operator(s) (Kopf's `kopf resume`).
+    Resume(ResumeArgs),
+}
+
+/// Where a peering command writes.
+#[derive(Debug, Clone, Args)]
+pub struct PeeringTarget {
+    /// The namespaces whose `KopfPeering` objects to write (repeatable; globs allowed).
+    #[arg(short = 'n', long = "namespace")]
+    pub namespaces: Vec<String>,
+    /// The cluster-wide `ClusterKopfPeering` (the default when no namespace is given).
+    #[arg(short = 'A', long = "all-namespaces", conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+    /// The record's key (default: `user@host`).
+    #[arg(short = 'i', long = "id")]
+    pub id: Option<String>,
+}
+
+/// `freeze`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct FreezeArgs {
+    /// Where to write.
+    #[command(flatten)]
+    pub target: PeeringTarget,
+    /// The peering object's name.
+    #[arg(short = 'P', long = "peering", env = "KOPF_FREEZE_PEERING")]
+    pub peering: String,
+    /// The priority of the freeze (operators of a lower one pause).
+    #[arg(short = 'p', long, default_value_t = 100)]
+    pub priority: i64,
+    /// Priority 666.
+    #[arg(long)]
+    pub dev: bool,
+    /// For how long the freeze holds, in seconds.
+    #[arg(short = 't', long)]
+    pub lifetime: u64,
+    /// A message (accepted for Kopf's compatibility; unused, as in Kopf).
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+}
+
+/// `resume`'s arguments.
+#[derive(Debug, Clone, Args)]
+pub struct ResumeArgs {
+    /// Where to write.
+    #[command(flatten)]
+    pub target: PeeringTarget,
+    /// The peering object's name.
+    #[arg(short = 'P', long = "peering", env = "KOPF_RESUME_PEERING")]
+    pub peering: String,
+}
+
+impl PeeringTarget {
+    fn command(&self, peering: &str) -> crate::engines::peering::PeeringCommand {
+        let mut command = crate::engines::peering::PeeringCommand::new(peering);
+        if !self.all_namespaces && !self.namespaces.is_empty() {
+            command = command.namespaces(self.namespaces.clone());
+        }
+        if let Some(id) = &self.id {
+            command = command.identity(id.clone());
+        }
+        command
+    }
 }
 
 impl Cli {
@@ -79,6 +155,23 @@ impl Cli {
             Namespaces::All
         } else {
             Namespaces::Only(self.namespaces.clone())
+        }
+    }
+
+    /// Applies the peering flags to the settings, as `kopf run` maps them: `--peering NAME` makes
+    /// peering mandatory, `--standalone` turns it off, `--dev` is priority 666.
+    pub fn apply(&self, settings: &mut crate::settings::Settings) {
+        if let Some(name) = &self.peering {
+            settings.peering.mandatory = true;
+            settings.peering.name.clone_from(name);
+        }
+        if self.standalone {
+            settings.peering.standalone = true;
+        }
+        if self.dev {
+            settings.peering.priority = 666;
+        } else if let Some(priority) = self.priority {
+            settings.peering.priority = priority;
         }
     }
 
@@ -139,6 +232,10 @@ pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError>
         return Ok(());
     }
     cli.init_logging();
+    if let Some(command) = &cli.command {
+        return run_command(&cli, command).await;
+    }
+    let operator = operator.settings(|s| cli.apply(s));
     #[cfg(feature = "fake-cluster")]
     if cli.fake_cluster {
         return run_on_fake_cluster(operator, cli).await;
@@ -147,13 +244,7 @@ pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError>
     let client: std::sync::Arc<dyn crate::client::ApiClient> = if operator.has_login_handlers() {
         std::sync::Arc::new(crate::activities::NotLoggedIn)
     } else {
-        let login_options = LoginOptions {
-            context: cli.context.clone(),
-            service_account_dir: Some(cli.service_account_dir.clone()),
-        };
-        let config = login(&login_options).await.map_err(|e| OperatorError::Login(e.to_string()))?;
-        let client = kube::Client::try_from(config).map_err(|e| OperatorError::Login(e.to_string()))?;
-        std::sync::Arc::new(crate::client::KubeApiClient::new(client))
+        std::sync::Arc::new(login_client(&cli).await?)
     };
     tracing::info!("Client is configured.");
     serve(operator, client, &cli).await
@@ -214,6 +305,40 @@ async fn run_on_fake_cluster(operator: Operator, cli: Cli) -> Result<(), Operato
     result
 }
 
+async fn login_client(cli: &Cli) -> Result<crate::client::KubeApiClient, OperatorError> {
+    let login_options = LoginOptions {
+        context: cli.context.clone(),
+        service_account_dir: Some(cli.service_account_dir.clone()),
+    };
+    let config = login(&login_options).await.map_err(|e| OperatorError::Login(e.to_string()))?;
+    let client = kube::Client::try_from(config).map_err(|e| OperatorError::Login(e.to_string()))?;
+    Ok(crate::client::KubeApiClient::new(client))
+}
+
+/// `freeze` or `resume`: write the command's record into the peering objects.
+async fn run_command(cli: &Cli, command: &Command) -> Result<(), OperatorError> {
+    let client = login_client(cli).await?;
+    let written = match command {
+        Command::Freeze(args) => {
+            let priority = if args.dev { 666 } else { args.priority };
+            let peering = args.target.command(&args.peering).priority(priority);
+            crate::engines::peering::freeze(&client, &peering, args.lifetime).await
+        }
+        Command::Resume(args) => {
+            crate::engines::peering::resume(&client, &args.target.command(&args.peering)).await
+        }
+        // Printed before logging in (see `run_with`).
+        Command::Manifests { .. } => Ok(0),
+    };
+    match written {
+        Ok(n) => {
+            tracing::info!("The peering record is written into {n} peering object(s).");
+            Ok(())
+        }
+        Err(e) => Err(OperatorError::Startup(e.to_string())),
+    }
+}
+
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
@@ -233,5 +358,40 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peering_flags_map_onto_the_settings_as_kopf_run_does() {
+        let cli = Cli::try_parse_from(["op", "-n", "ns1", "--peering", "team", "-p", "7"]).unwrap();
+        let mut settings = crate::settings::Settings::default();
+        cli.apply(&mut settings);
+        assert!(settings.peering.mandatory && !settings.peering.standalone);
+        assert_eq!((settings.peering.name.as_str(), settings.peering.priority), ("team", 7));
+        let cli = Cli::try_parse_from(["op", "--standalone", "--dev", "-p", "7"]).unwrap();
+        let mut settings = crate::settings::Settings::default();
+        cli.apply(&mut settings);
+        assert!(settings.peering.standalone && !settings.peering.mandatory);
+        assert_eq!(settings.peering.priority, 666, "--dev wins");
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn freeze_and_resume_take_kopfs_arguments() {
+        let cli = Cli::try_parse_from(["op", "freeze", "-P", "team", "-t", "600", "-n", "ns1", "-i", "me"])
+            .unwrap();
+        let Some(Command::Freeze(args)) = &cli.command else { panic!("{cli:?}") };
+        assert_eq!((args.peering.as_str(), args.lifetime, args.priority), ("team", 600, 100));
+        let command = args.target.command(&args.peering);
+        assert_eq!(command.namespaces, Some(vec!["ns1".to_owned()]));
+        assert_eq!(command.identity.as_deref(), Some("me"));
+        let cli = Cli::try_parse_from(["op", "resume", "--peering", "team", "-A"]).unwrap();
+        let Some(Command::Resume(args)) = &cli.command else { panic!("{cli:?}") };
+        assert_eq!(args.target.command(&args.peering).namespaces, None);
+        assert!(Cli::try_parse_from(["op", "freeze", "-P", "team"]).is_err(), "--lifetime is required");
     }
 }

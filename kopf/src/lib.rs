@@ -63,7 +63,7 @@ mod structs;
 pub use activities::{Connect, ConnectionInfo};
 pub use causation::Reason;
 #[cfg(feature = "cli")]
-pub use cli::{Cli, run, run_with};
+pub use cli::{Cli, Command, FreezeArgs, PeeringTarget, ResumeArgs, run, run_with};
 pub use client::{
     Api, ApiClient, BoxFuture, Error as ApiError, KubeApiClient, ObjectList, PatchBody, RawEvent,
     Result as ApiResult, Selectors, Typed,
@@ -84,8 +84,8 @@ pub use primitives::clock::Clock;
 pub use reactor::running::{Namespaces, RunOptions, RunningOperator};
 pub use registry::{MetaFilter, MetaPredicate, ValueFilter, ValuePredicate, WhenArgs};
 pub use settings::{
-    BackgroundSettings, ExecutionSettings, Level, NetworkingSettings, PersistenceSettings, PostingSettings,
-    QueueingSettings, Settings, WatchingSettings,
+    BackgroundSettings, ExecutionSettings, Level, NetworkingSettings, PeeringSettings, PersistenceSettings,
+    PostingSettings, QueueingSettings, Settings, WatchingSettings,
 };
 pub use structs::diff::{Diff, DiffItem, DiffOp, diff};
 pub use structs::patch::Patch;
@@ -98,6 +98,14 @@ pub mod guides {
     pub mod handlers {}
     #[doc = include_str!("../docs/migration.md")]
     pub mod migration {}
+}
+
+/// Peering: the CRDs and objects operators peer through, and the `freeze`/`resume` commands
+/// (see [`PeeringSettings`] for how operators pause in favour of each other).
+pub mod peering {
+    pub use crate::engines::peering::{
+        PeeringCommand, PeeringError, crds, detect_own_id, freeze, object, resume,
+    };
 }
 
 /// What most operators need: `use kopf::prelude::*;`.

@@ -83,6 +83,16 @@ pub enum Observation {
         /// The selector sent.
         selector: String,
     },
+    /// A peering object paused or resumed the operator.
+    Peering {
+        /// `name@namespace` (`name@` for the cluster-wide peering), or why the operator waits for
+        /// the peering to exist.
+        peering: String,
+        /// Paused (true) or resumed.
+        paused: bool,
+        /// Why: the blocking peers, or that there are none.
+        message: String,
+    },
 }
 
 /// Receives observations. Implementations must be quick and must not block.

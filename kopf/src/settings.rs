@@ -25,6 +25,8 @@ pub struct Settings {
     pub persistence: PersistenceSettings,
     /// Daemons and timers.
     pub background: BackgroundSettings,
+    /// Peering: which operators pause in favour of which (see [`PeeringSettings`]).
+    pub peering: PeeringSettings,
 }
 
 /// The severity of a log message or Kubernetes Event (Kopf's levels).
@@ -220,6 +222,48 @@ impl Default for PersistenceSettings {
             progress_storage: ProgressStorage::default(),
             diffbase_storage: DiffBaseStorage::default(),
             consistency_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `settings.peering`: how this operator finds its peers and yields to them (Kopf's peering).
+///
+/// Operators that share a peering object (`KopfPeering` in each served namespace, or
+/// `ClusterKopfPeering` for cluster-wide operators, named [`PeeringSettings::name`]) write a
+/// keep-alive record there every `lifetime - 5..10` seconds; one that sees a live peer of a higher
+/// priority — or the same one — pauses: its watch streams close and no handler, daemon or timer
+/// runs until that peer leaves or its record expires.
+#[derive(Debug, Clone)]
+pub struct PeeringSettings {
+    /// The peering object's name (default: `default`); peers of one name see only each other.
+    pub name: String,
+    /// This operator's priority (default: 0); `--dev` is 666.
+    pub priority: i64,
+    /// For how long this operator's record counts as alive, in seconds (default: 60).
+    pub lifetime: u64,
+    /// Whether keep-alives are logged quietly (default: false).
+    pub stealth: bool,
+    /// Whether peering is required (default: false, set by `--peering NAME`): the operator stays
+    /// paused while the peering resource or object is absent. Otherwise peering is used only if the
+    /// peering resource is served (Kopf's auto-detection).
+    pub mandatory: bool,
+    /// Whether peering is off (default: false; `--standalone`).
+    pub standalone: bool,
+    /// Whether the cluster-wide peering is used (`ClusterKopfPeering`) rather than the namespaced
+    /// one; set by the run from the namespaces it serves (all namespaces: cluster-wide).
+    pub clusterwide: bool,
+}
+
+impl Default for PeeringSettings {
+    fn default() -> Self {
+        Self {
+            name: "default".into(),
+            priority: 0,
+            lifetime: 60,
+            stealth: false,
+            mandatory: false,
+            standalone: false,
+            clusterwide: false,
         }
     }
 }

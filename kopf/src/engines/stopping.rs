@@ -21,6 +21,8 @@ pub enum StopReason {
     FiltersMismatch,
     /// The object is being deleted.
     ResourceDeleted,
+    /// The operator is pausing in favour of a peer (peering).
+    OperatorPausing,
     /// The operator is stopping.
     OperatorExiting,
 }
@@ -31,6 +33,7 @@ impl StopReason {
         match self {
             Self::FiltersMismatch => "FILTERS_MISMATCH",
             Self::ResourceDeleted => "RESOURCE_DELETED",
+            Self::OperatorPausing => "OPERATOR_PAUSING",
             Self::OperatorExiting => "OPERATOR_EXITING",
         }
     }

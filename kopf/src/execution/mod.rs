@@ -32,6 +32,8 @@ pub(crate) struct Runtime {
     pub(crate) observer: Option<Arc<dyn crate::observe::Observer>>,
     pub(crate) blocking: Option<Arc<tokio::sync::Semaphore>>,
     pub(crate) indexes: crate::engines::indexing::Indexes,
+    /// The operator's pause (peering): on while any of its toggles is on.
+    pub(crate) paused: crate::primitives::toggles::ToggleSet,
 }
 
 impl std::fmt::Debug for Runtime {

@@ -4,3 +4,4 @@ pub(crate) mod activity;
 pub(crate) mod clock;
 pub(crate) mod globs;
 pub(crate) mod tasks;
+pub(crate) mod toggles;

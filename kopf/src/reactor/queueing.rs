@@ -41,6 +41,8 @@ pub(crate) struct Dispatcher {
     operator_memo: Memo,
     limit: Option<Arc<tokio::sync::Semaphore>>,
     workers: BTreeMap<String, (mpsc::UnboundedSender<ObjectEvent>, OwnedTask<()>)>,
+    /// Workers whose objects vanished unseen: their queues are closed, they are finishing.
+    retired: Vec<OwnedTask<()>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -53,7 +55,7 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 /// Kopf's key: the uid, or `kind//apiVersion//name//namespace//creationTimestamp` without one.
-fn object_key(body: &Value) -> String {
+pub(crate) fn object_key(body: &Value) -> String {
     let meta = &body["metadata"];
     match meta["uid"].as_str() {
         Some(uid) => uid.to_owned(),
@@ -72,7 +74,7 @@ impl Dispatcher {
     pub(crate) fn new(rt: Runtime, scope: Arc<Scope>, operator_memo: Memo) -> Self {
         let limit =
             rt.settings.queueing.worker_limit.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
-        Self { rt, scope, operator_memo, limit, workers: BTreeMap::new() }
+        Self { rt, scope, operator_memo, limit, workers: BTreeMap::new(), retired: Vec::new() }
     }
 
     /// Hands an event to its object's worker, starting one if needed.
@@ -118,13 +120,28 @@ impl Dispatcher {
     /// Forgets workers that have finished (their objects are gone).
     pub(crate) fn reap(&mut self) {
         self.workers.retain(|_, (_, task)| !task.is_finished());
+        self.retired.retain(|task| !task.is_finished());
+    }
+
+    /// After a listing: the workers of objects not listed (deleted while the stream was not
+    /// watching) get their queues closed and finish gracefully.
+    pub(crate) fn retain(&mut self, listed: &std::collections::BTreeSet<String>) {
+        self.reap();
+        let gone: Vec<String> = self.workers.keys().filter(|k| !listed.contains(*k)).cloned().collect();
+        for key in gone {
+            if let Some((tx, task)) = self.workers.remove(&key) {
+                drop(tx);
+                self.retired.push(task);
+            }
+        }
     }
 
     /// Stops every worker gracefully: their queues close, they finish the event at hand and stop
     /// their daemons and timers (which have 5 s for it).
     pub(crate) async fn shutdown(&mut self) {
         let workers = std::mem::take(&mut self.workers);
-        let tasks: Vec<OwnedTask<()>> = workers.into_values().map(|(_, task)| task).collect();
+        let mut tasks: Vec<OwnedTask<()>> = workers.into_values().map(|(_, task)| task).collect();
+        tasks.append(&mut self.retired);
         for task in tasks {
             self.rt.activity.wait(None, task.join()).await;
         }
@@ -136,6 +153,12 @@ struct Worker {
     scope: Arc<Scope>,
     memory: ObjectMemory,
     limit: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// How a pause ended for a worker.
+enum Paused {
+    Resumed,
+    Ended,
 }
 
 /// Why a worker woke up.
@@ -155,11 +178,38 @@ impl Worker {
         let mut throttled_until: Option<Instant> = None;
         let mut error_step = 0usize;
         loop {
+            if self.rt.paused.is_on() {
+                // Kopf's pause: nothing is processed; daemons and timers stop (OPERATOR_PAUSING);
+                // awaited echoes, delays and retries are dropped — the listing after the pause
+                // brings the object's fresh state, and its processing sets them anew.
+                if expected.take().is_some() {
+                    activity.leave(Counter::AwaitingEcho);
+                }
+                (wake_at, throttled_until) = (None, None);
+                if let Some(spawned) = self.memory.spawned.as_mut() {
+                    spawned.stop_all(&self.rt, StopReason::OperatorPausing, None).await;
+                }
+                match self.while_paused(&mut rx).await {
+                    Paused::Resumed => continue,
+                    Paused::Ended => break,
+                }
+            }
             let deadline =
                 [expected.as_ref().map(|e| e.1), wake_at, throttled_until].into_iter().flatten().min();
-            let wake = match activity.wait(deadline, rx.recv()).await {
-                Some(Some(event)) => Wake::Event(event),
-                Some(None) => Wake::Closed,
+            let mut paused = self.rt.paused.subscribe();
+            let woke = activity
+                .wait(deadline, async {
+                    tokio::select! {
+                        biased;
+                        _ = paused.wait_for(|p| *p) => None,
+                        event = rx.recv() => Some(event),
+                    }
+                })
+                .await;
+            let wake = match woke {
+                Some(None) => continue, // paused: see above
+                Some(Some(Some(event))) => Wake::Event(event),
+                Some(Some(None)) => Wake::Closed,
                 None => Wake::Deadline,
             };
             let now = Instant::now();
@@ -250,6 +300,36 @@ impl Worker {
         if let Some(spawned) = self.memory.spawned.as_mut() {
             // Kopf's daemon killer: a graceful stop, but hung daemons are dropped after 5 s.
             spawned.stop_all(&self.rt, StopReason::OperatorExiting, Some(Duration::from_secs(5))).await;
+        }
+    }
+
+    /// Waits out a pause: events meanwhile are dropped (the listing after the pause repeats them),
+    /// except that a deletion or a closed queue ends the worker.
+    async fn while_paused(&self, rx: &mut mpsc::UnboundedReceiver<ObjectEvent>) -> Paused {
+        let activity = &self.rt.activity;
+        let mut paused = self.rt.paused.subscribe();
+        loop {
+            let woke = activity
+                .wait(None, async {
+                    // A resume first: the events of the listing after it must not be dropped.
+                    tokio::select! {
+                        biased;
+                        _ = paused.wait_for(|p| !*p) => None,
+                        event = rx.recv() => Some(event),
+                    }
+                })
+                .await
+                .flatten();
+            match woke {
+                None => return Paused::Resumed,
+                Some(None) => return Paused::Ended,
+                Some(Some(event)) => {
+                    activity.leave(Counter::QueuedEvents);
+                    if event.kind == EventKind::Deleted {
+                        return Paused::Ended;
+                    }
+                }
+            }
         }
     }
 

@@ -13,6 +13,7 @@ use super::watching::watch_resource;
 use crate::activities::{ActivityKind, LoginClient, Probes};
 use crate::client::{self, ApiClient};
 use crate::engines::indexing::Indexes;
+use crate::engines::peering::{self, Supervisor};
 use crate::error::OperatorError;
 use crate::execution::{Runtime, posting};
 use crate::observe::Observer;
@@ -20,6 +21,7 @@ use crate::operator::Operator;
 use crate::primitives::activity::Activity;
 use crate::primitives::clock::Clock;
 use crate::primitives::tasks::OwnedTask;
+use crate::primitives::toggles::ToggleSet;
 use crate::structs::references::{Resource, ResourceSelector};
 
 /// Which namespaces an operator serves.
@@ -45,11 +47,17 @@ pub struct RunOptions {
     pub observer: Option<Arc<dyn Observer>>,
     /// How login handlers' credentials become an API client (default: a kube-rs client).
     pub connect: Option<crate::activities::Connect>,
+    /// The operator's identity among its peers (default: Kopf's: `POD_ID`, or
+    /// `user@host/YYYYmmddHHMMSS/xyz`).
+    pub identity: Option<String>,
 }
 
 impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunOptions").field("namespaces", &self.namespaces).finish_non_exhaustive()
+        f.debug_struct("RunOptions")
+            .field("namespaces", &self.namespaces)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -158,7 +166,10 @@ impl Operator {
         client: Arc<dyn ApiClient>,
         options: RunOptions,
     ) -> Result<RunningOperator, OperatorError> {
-        let (registry, settings, memo) = self.into_parts().map_err(OperatorError::Registration)?;
+        let (registry, mut settings, memo) = self.into_parts().map_err(OperatorError::Registration)?;
+        // Kopf: the cluster-wide peering for cluster-wide operators, the namespaced one otherwise.
+        settings.peering.clusterwide = options.namespaces == Namespaces::All;
+        let identity = options.identity.clone().unwrap_or_else(|| peering::detect_own_id(false));
         let activity = options.activity.clone().unwrap_or_default();
         let clock = options.clock.unwrap_or_else(Clock::wall);
         let (stop, stop_rx) = watch::channel(false);
@@ -191,6 +202,7 @@ impl Operator {
                 observer: options.observer.clone(),
                 blocking,
                 indexes: Indexes::new(registry.index_ids()),
+                paused: ToggleSet::default(),
             };
             // Login handlers replace the given client with one logged in (and re-logged after 401s).
             let logins = registry.activities(ActivityKind::Login);
@@ -229,18 +241,23 @@ impl Operator {
                     return Err(OperatorError::Discovery(e));
                 }
             };
+            // The served namespaces, once (globs are matched against the namespaces listed now).
+            let served = match &options.namespaces {
+                Namespaces::All => None,
+                Namespaces::Only(patterns) => Some(namespaces_matching(&rt, patterns).await),
+            };
+            // Peering before any watching: its toggles hold the watch streams until the peers are
+            // known.
+            let peering = Supervisor::start(&rt, &resources, served.clone(), &identity);
             let mut plan = Vec::new();
             for resource in resolve(&registry.selectors(), &resources) {
                 let handlers = registry.for_resource(&resource);
                 let extra_fields = handlers.extra_fields();
                 let scope = Arc::new(Scope { resource: resource.clone(), handlers, extra_fields });
                 let resource = Arc::new(resource);
-                let namespaces: Vec<Option<String>> = match (&options.namespaces, resource.namespaced) {
-                    (Namespaces::All, _) | (_, false) => vec![None],
-                    (Namespaces::Only(patterns), true) => {
-                        let names = namespaces_matching(&rt, patterns).await;
-                        names.into_iter().map(Some).collect()
-                    }
+                let namespaces: Vec<Option<String>> = match (&served, resource.namespaced) {
+                    (None, _) | (_, false) => vec![None],
+                    (Some(names), true) => names.iter().cloned().map(Some).collect(),
                 };
                 plan.push((scope, resource, namespaces));
             }
@@ -268,6 +285,10 @@ impl Operator {
             let _ = activity.wait(None, stop.wait_for(|s| *s)).await;
             for watcher in watchers {
                 let _ = activity.wait(None, watcher.join()).await;
+            }
+            // The handlers are done: leave the peering (the keep-alives remove our records).
+            if let Some(peering) = peering {
+                peering.stop(&rt).await;
             }
             let cleanups = registry.activities(ActivityKind::Cleanup);
             if let Err(e) = crate::activities::run_all(&rt, &memo, &cleanups, None).await {

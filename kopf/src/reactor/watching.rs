@@ -36,6 +36,19 @@ pub(crate) async fn watch_resource(
         if *stop.borrow() {
             break;
         }
+        // Kopf's streaming block: no listing and no watching while the operator is paused. A
+        // paused stream is not counted disconnected (there is nothing to do until resumed).
+        if rt.paused.is_on() {
+            let blockers = rt.paused.names_on().join(", ");
+            tracing::debug!("Pausing the watch-stream for {resource} (blockers: {blockers}).");
+            activity.leave(Counter::Disconnected);
+            let resumed = until_resumed(&rt, &mut stop).await;
+            activity.enter(Counter::Disconnected);
+            if !resumed {
+                break;
+            }
+            continue;
+        }
         let listed =
             client::retrying::retrying(&settings.networking, || rt.client.list(&resource, ns, &selectors))
                 .await;
@@ -58,9 +71,13 @@ pub(crate) async fn watch_resource(
             report_unsharded(&rt, &resource, ns, selector);
         }
         let listed = list.items.len();
+        let keys: std::collections::BTreeSet<String> =
+            list.items.iter().map(super::queueing::object_key).collect();
         for item in list.items {
             dispatcher.dispatch(EventKind::Listed, item);
         }
+        // Objects gone while not watching (a pause, a 410): their workers end.
+        dispatcher.retain(&keys);
         if !indexed_listing_reported && dispatcher.has_indexers() {
             indexed_listing_reported = true;
             rt.indexes.listed(listed);
@@ -94,20 +111,28 @@ pub(crate) async fn watch_resource(
             loop {
                 let silent_until = settings.watching.inactivity_timeout.map(|t| Instant::now() + t);
                 let mut stop_rx = stop.clone();
+                let mut paused = rt.paused.subscribe();
                 let next = activity
                     .wait(silent_until, async {
                         tokio::select! {
                             biased;
-                            _ = stop_rx.wait_for(|s| *s) => None,
-                            event = stream.next() => Some(event),
+                            _ = stop_rx.wait_for(|s| *s) => Next::Stop,
+                            _ = paused.wait_for(|p| *p) => Next::Pause,
+                            event = stream.next() => Next::Event(event),
                         }
                     })
                     .await;
                 let event = match next {
                     None => break, // silent for too long: re-watch
-                    Some(None) => return finish(&activity, &mut dispatcher, false).await, // stopping
-                    Some(Some(None)) => break, // the server ended the watch: re-watch
-                    Some(Some(Some(event))) => event,
+                    Some(Next::Stop) => return finish(&activity, &mut dispatcher, false).await,
+                    Some(Next::Pause) => {
+                        // The stream closes; the next listing is after the pause.
+                        drop(stream);
+                        activity.enter(Counter::Disconnected);
+                        continue 'relist;
+                    }
+                    Some(Next::Event(None)) => break, // the server ended the watch: re-watch
+                    Some(Next::Event(Some(event))) => event,
                 };
                 match event {
                     Ok(RawEvent::Added(o)) => {
@@ -168,6 +193,30 @@ fn report_unsharded(rt: &Runtime, resource: &Resource, namespace: Option<&str>, 
         namespace: namespace.unwrap_or_default().to_owned(),
         selector: selector.to_owned(),
     });
+}
+
+/// Why a watch stream's wait ended.
+enum Next<T> {
+    Stop,
+    Pause,
+    Event(Option<T>),
+}
+
+/// Waits while the operator is paused; `false` if stopped meanwhile.
+async fn until_resumed(rt: &Runtime, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+    let mut stop = stop.clone();
+    let mut paused = rt.paused.subscribe();
+    let resumed = rt
+        .activity
+        .wait(None, async move {
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => false,
+                _ = paused.wait_for(|p| !*p) => true,
+            }
+        })
+        .await;
+    resumed == Some(true)
 }
 
 async fn finish(

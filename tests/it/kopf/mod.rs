@@ -12,6 +12,7 @@ mod handling;
 mod indexes;
 mod live;
 mod memos;
+mod peering;
 mod posting;
 mod python_interop;
 mod settling;
