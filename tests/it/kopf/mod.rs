@@ -15,6 +15,7 @@ mod memos;
 mod peering;
 mod posting;
 mod python_interop;
+mod python_peering;
 mod settling;
 mod sharding;
 mod subhandlers;

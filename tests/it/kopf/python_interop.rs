@@ -31,15 +31,15 @@ use tokio::io::AsyncWriteExt;
 use crate::common::{KopfExample, example};
 
 /// Guard on anything waited for across processes (a cold Python start on a busy CI machine).
-const WAIT: Duration = Duration::from_secs(60);
+pub(super) const WAIT: Duration = Duration::from_secs(60);
 /// The retry delay of the pending handler: short, since the finishing side must honour it.
 const DELAY: Duration = Duration::from_secs(2);
-const TOKEN: &str = "interop-t0ken";
+pub(super) const TOKEN: &str = "interop-t0ken";
 const PREFIX: &str = "kopf.zalando.org";
 const DIFF_BASE: &str = "kopf.zalando.org/last-handled-configuration";
 
 /// The Python with `kopf`, or `None` (the test skips) when `KOPF_RS_PYTHON` is unset.
-fn python() -> Option<PathBuf> {
+pub(super) fn python() -> Option<PathBuf> {
     let Some(path) = std::env::var_os("KOPF_RS_PYTHON").filter(|p| !p.is_empty()) else {
         eprintln!(
             "NOTICE: KOPF_RS_PYTHON is unset, so the Python Kopf interop tests are skipped (.ci/run sets it)"
@@ -59,11 +59,11 @@ fn python() -> Option<PathBuf> {
     Some(path)
 }
 
-fn script(name: &str) -> PathBuf {
+pub(super) fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(name)
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub(super) fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
