@@ -34,7 +34,7 @@
 //! `KopfRunner` against an in-memory cluster on virtual time.
 //!
 //! ## Module map (lower layers never import higher ones)
-//! `operator`, `cli` → `reactor` (running, watching, queueing, processing, inventory) → `engines`
+//! `operator`, `cli`, `hierarchies` → `reactor` (running, watching, queueing, processing, inventory) → `engines`
 //! (timers) → `registry`, `causation`, `context` → `execution` (handlers, progression,
 //! application, posting) → `client` → `settings`, `persistence` → `structs`, `memo`, `observe` →
 //! `primitives` (clock, activity, globs).
@@ -48,6 +48,7 @@ mod context;
 mod engines;
 mod error;
 mod execution;
+mod hierarchies;
 mod login;
 mod manifests;
 mod memo;
@@ -73,6 +74,10 @@ pub use engines::indexing::Index;
 pub use engines::stopping::{StopReason, Stopped};
 pub use error::{ErrorsMode, HandlerError, OperatorError, RegistrationError};
 pub use execution::subhandlers::Subhandler;
+pub use hierarchies::{
+    Adoption, HierarchyError, adjust_namespace, adopt, append_owner_reference, harmonize_naming, label,
+    owner_reference, remove_owner_reference,
+};
 pub use login::{LoginError, LoginOptions, SERVICE_ACCOUNT_DIR, login};
 pub use manifests::{ManifestOptions, manifests};
 pub use memo::Memo;

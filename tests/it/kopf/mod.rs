@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod filtering;
 mod handling;
+mod hierarchies;
 mod indexes;
 mod live;
 mod memos;
