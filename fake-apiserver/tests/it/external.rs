@@ -174,6 +174,14 @@ impl Served {
         kube::Client::try_from(config).expect("a client")
     }
 
+    /// Stops the server with SIGTERM (so it writes its `--journal`) and waits for a clean exit.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().expect("the server still runs").to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = tokio::time::timeout(WAIT, self.child.wait()).await.expect("it exits in time").unwrap();
+        assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+    }
+
     /// Whether the server process is still running (a client made it crash otherwise).
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
