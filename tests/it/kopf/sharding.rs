@@ -271,3 +271,61 @@ async fn without_the_feature_gate_every_replica_receives_every_object_and_warns(
         work.done.len()
     );
 }
+
+/// Peering (Kopf 1.45.2): peers of one priority pause each other — unless they are sharded, for
+/// then they are replicas sharing the work; a peer of a higher priority still pauses them.
+#[tokio::test(start_paused = true)]
+async fn sharded_replicas_of_one_priority_do_not_pause_each_other_but_a_higher_peer_pauses_them() {
+    let log: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let peer = |name: &str, priority: i64, shard: Option<Shard>| {
+        let (name, log) = (name.to_owned(), log.clone());
+        Operator::new()
+            .on_create(move |ex: Arc<KopfExample>, _ctx: Context| {
+                let (name, log) = (name.clone(), log.clone());
+                async move {
+                    log.lock().unwrap().push((name, ex.metadata.uid.clone().unwrap_or_default()));
+                    Ok::<_, HandlerError>(())
+                }
+            })
+            .id("create_fn")
+            .settings(move |s| {
+                s.peering.priority = priority;
+                if let Some(shard) = shard {
+                    s.watching.shard_selectors.insert_everything(shard.selector());
+                }
+            })
+    };
+    let mut runner =
+        KopfRunner::new(Operator::new().settings(|s| s.peering.standalone = true)).with_crd::<KopfExample>();
+    for crd in kopf::peering::crds() {
+        runner = runner.with_crd_json(serde_json::to_value(crd).unwrap());
+    }
+    let runner = runner.with_objects([kopf::peering::object("default", None)]).start().await;
+    let _replicas = [
+        runner.spawn_operator("replica-0", peer("replica-0", 5, Some(Shard::new(0, 2).unwrap()))).await,
+        runner.spawn_operator("replica-1", peer("replica-1", 5, Some(Shard::new(1, 2).unwrap()))).await,
+    ];
+    runner.settle().await;
+    let uids = create(&runner, 0..20).await;
+    runner.settle().await;
+    let mut by: Vec<(String, String)> = log.lock().unwrap().clone();
+    by.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut expected: Vec<(String, String)> = uids
+        .values()
+        .map(|uid| {
+            let owner = (0..2).find(|i| Shard::new(*i, 2).unwrap().owns(uid)).unwrap();
+            (format!("replica-{owner}"), uid.clone())
+        })
+        .collect();
+    expected.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(by, expected, "both replicas run, each on its shard, though of one priority");
+
+    let _boss = runner.spawn_operator("boss", peer("boss", 10, None)).await;
+    runner.settle().await;
+    log.lock().unwrap().clear();
+    let later = create(&runner, 20..30).await;
+    runner.settle().await;
+    let handlers: BTreeSet<String> = log.lock().unwrap().iter().map(|(who, _)| who.clone()).collect();
+    assert_eq!(handlers, BTreeSet::from(["boss".to_owned()]), "the replicas pause for the higher peer");
+    assert_eq!(log.lock().unwrap().len(), later.len());
+}
