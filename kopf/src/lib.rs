@@ -103,6 +103,8 @@ pub mod guides {
     pub mod handlers {}
     #[doc = include_str!("../docs/migration.md")]
     pub mod migration {}
+    #[doc = include_str!("../docs/sharding.md")]
+    pub mod sharding {}
 }
 
 /// Peering: the CRDs and objects operators peer through, and the `freeze`/`resume` commands
