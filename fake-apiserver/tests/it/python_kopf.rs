@@ -119,7 +119,7 @@ async fn create_example(
     });
     let created =
         examples.create(&PostParams::default(), &serde_json::from_value(object).unwrap()).await.unwrap();
-    uids.insert(created.metadata.name.clone().unwrap(), created.metadata.uid.clone().unwrap());
+    uids.insert(created.metadata.name.clone().unwrap(), created.metadata.uid.unwrap());
 }
 
 /// Python Kopf 1.45 with `settings.watching.shard_selectors` (the lower half of the uid hash space)
