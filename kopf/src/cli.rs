@@ -35,6 +35,10 @@ pub struct Cli {
     /// Development mode: priority 666, to pause the operators deployed in the cluster.
     #[arg(long)]
     pub dev: bool,
+    /// Serve the probes' results at this URL (`http://0.0.0.0:8080/healthz`), and the metrics at
+    /// `/metrics` of the same server.
+    #[arg(short = 'L', long = "liveness")]
+    pub liveness: Option<String>,
     /// Log at debug level.
     #[arg(short = 'v', long, alias = "debug", short_alias = 'd')]
     pub verbose: bool,
@@ -158,7 +162,7 @@ impl Cli {
         }
     }
 
-    /// Applies the peering flags to the settings, as `kopf run` maps them: `--peering NAME` makes
+    /// Applies the peering and liveness flags to the settings, as `kopf run` maps them: `--peering NAME` makes
     /// peering mandatory, `--standalone` turns it off, `--dev` is priority 666.
     pub fn apply(&self, settings: &mut crate::settings::Settings) {
         if let Some(name) = &self.peering {
@@ -167,6 +171,9 @@ impl Cli {
         }
         if self.standalone {
             settings.peering.standalone = true;
+        }
+        if let Some(endpoint) = &self.liveness {
+            settings.liveness.endpoint = Some(endpoint.clone());
         }
         if self.dev {
             settings.peering.priority = 666;
@@ -367,11 +374,23 @@ mod tests {
 
     #[test]
     fn peering_flags_map_onto_the_settings_as_kopf_run_does() {
-        let cli = Cli::try_parse_from(["op", "-n", "ns1", "--peering", "team", "-p", "7"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "op",
+            "-n",
+            "ns1",
+            "--peering",
+            "team",
+            "-p",
+            "7",
+            "-L",
+            "http://0.0.0.0:8080/healthz",
+        ])
+        .unwrap();
         let mut settings = crate::settings::Settings::default();
         cli.apply(&mut settings);
         assert!(settings.peering.mandatory && !settings.peering.standalone);
         assert_eq!((settings.peering.name.as_str(), settings.peering.priority), ("team", 7));
+        assert_eq!(settings.liveness.endpoint.as_deref(), Some("http://0.0.0.0:8080/healthz"));
         let cli = Cli::try_parse_from(["op", "--standalone", "--dev", "-p", "7"]).unwrap();
         let mut settings = crate::settings::Settings::default();
         cli.apply(&mut settings);

@@ -89,8 +89,8 @@ pub use primitives::clock::Clock;
 pub use reactor::running::{Namespaces, RunOptions, RunningOperator};
 pub use registry::{MetaFilter, MetaPredicate, ValueFilter, ValuePredicate, WhenArgs};
 pub use settings::{
-    BackgroundSettings, ExecutionSettings, Level, NetworkingSettings, PeeringSettings, PersistenceSettings,
-    PostingSettings, QueueingSettings, Settings, WatchingSettings,
+    BackgroundSettings, ExecutionSettings, Level, LivenessSettings, NetworkingSettings, PeeringSettings,
+    PersistenceSettings, PostingSettings, QueueingSettings, Settings, WatchingSettings,
 };
 pub use structs::diff::{Diff, DiffItem, DiffOp, diff};
 pub use structs::patch::Patch;

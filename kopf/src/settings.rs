@@ -27,6 +27,16 @@ pub struct Settings {
     pub background: BackgroundSettings,
     /// Peering: which operators pause in favour of which (see [`PeeringSettings`]).
     pub peering: PeeringSettings,
+    /// The liveness endpoint with the probes' results and the metrics.
+    pub liveness: LivenessSettings,
+}
+
+/// `settings.liveness` (Kopf's `--liveness` / `run(liveness_endpoint=...)`).
+#[derive(Debug, Clone, Default)]
+pub struct LivenessSettings {
+    /// `http://host:port/path`: `GET path` answers the probe handlers' results as JSON (run at
+    /// most every 10 s), `GET /metrics` the metrics in Prometheus' text format (default: none).
+    pub endpoint: Option<String>,
 }
 
 /// The severity of a log message or Kubernetes Event (Kopf's levels).

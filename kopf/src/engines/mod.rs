@@ -6,6 +6,7 @@ pub(crate) mod bridge;
 pub(crate) mod daemons;
 pub(crate) mod indexing;
 pub(crate) mod peering;
+pub(crate) mod probing;
 pub(crate) mod spawning;
 pub(crate) mod stopping;
 pub(crate) mod timers;

@@ -34,6 +34,8 @@ pub(crate) struct Runtime {
     pub(crate) indexes: crate::engines::indexing::Indexes,
     /// The operator's pause (peering): on while any of its toggles is on.
     pub(crate) paused: crate::primitives::toggles::ToggleSet,
+    /// Handler runs and watch restarts, for `/metrics`.
+    pub(crate) metrics: crate::primitives::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -85,8 +87,29 @@ pub(crate) struct Attempt {
     pub(crate) runtime: Duration,
 }
 
-/// Runs one attempt of a handler and turns what it did into an [`Outcome`].
+/// Runs one attempt of a handler and turns what it did into an [`Outcome`]; counted in the metrics.
 pub(crate) async fn execute(
+    handler: &Handler,
+    body: Arc<Value>,
+    decoded: &DecodeCache,
+    ctx: Context,
+    attempt: Attempt,
+    rt: &Runtime,
+    default_errors: ErrorsMode,
+) -> Outcome {
+    let resource = ctx.resource().name();
+    let started = tokio::time::Instant::now();
+    let outcome = execute_once(handler, body, decoded, ctx, attempt, rt, default_errors).await;
+    let label = match (&outcome.error, outcome.final_) {
+        (None, _) => "success",
+        (Some(_), true) => "permanent",
+        (Some(_), false) => "temporary",
+    };
+    rt.metrics.handler_run(handler.id.as_str(), &resource, label, started.elapsed());
+    outcome
+}
+
+async fn execute_once(
     handler: &Handler,
     body: Arc<Value>,
     decoded: &DecodeCache,

@@ -3,5 +3,6 @@
 pub(crate) mod activity;
 pub(crate) mod clock;
 pub(crate) mod globs;
+pub(crate) mod metrics;
 pub(crate) mod tasks;
 pub(crate) mod toggles;

@@ -14,12 +14,14 @@ use crate::activities::{ActivityKind, LoginClient, Probes};
 use crate::client::{self, ApiClient};
 use crate::engines::indexing::Indexes;
 use crate::engines::peering::{self, Supervisor};
+use crate::engines::probing::Health;
 use crate::error::OperatorError;
 use crate::execution::{Runtime, posting};
 use crate::observe::Observer;
 use crate::operator::Operator;
 use crate::primitives::activity::Activity;
 use crate::primitives::clock::Clock;
+use crate::primitives::metrics::Metrics;
 use crate::primitives::tasks::OwnedTask;
 use crate::primitives::toggles::ToggleSet;
 use crate::structs::references::{Resource, ResourceSelector};
@@ -70,6 +72,9 @@ pub struct RunningOperator {
     task: tokio::task::JoinHandle<Result<(), OperatorError>>,
     activity: Activity,
     probes: Arc<std::sync::OnceLock<Probes>>,
+    metrics: Metrics,
+    paused: ToggleSet,
+    liveness: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
 }
 
 /// Says "ended" when dropped: at the end of the operator's task, or when it is aborted.
@@ -128,6 +133,22 @@ impl RunningOperator {
         }
     }
 
+    /// The operator's metrics in Prometheus' text format (what `/metrics` of the liveness endpoint
+    /// serves): handler runs, failures and durations, watch restarts, queue depths, the pause.
+    pub fn metrics(&self) -> String {
+        self.metrics.render(&self.activity, self.paused.is_on())
+    }
+
+    /// Whether peering pauses the operator now.
+    pub fn is_paused(&self) -> bool {
+        self.paused.is_on()
+    }
+
+    /// Where the liveness endpoint listens, once it does (`settings.liveness.endpoint`).
+    pub fn liveness_addr(&self) -> Option<std::net::SocketAddr> {
+        self.liveness.get().copied()
+    }
+
     /// The operator's work-in-progress counters.
     pub fn activity(&self) -> &Activity {
         &self.activity
@@ -179,6 +200,12 @@ impl Operator {
         let awake = activity.awake();
         let task_activity = activity.clone();
         let probes: Arc<std::sync::OnceLock<Probes>> = Arc::default();
+        let metrics = Metrics::default();
+        let task_metrics = metrics.clone();
+        let paused = ToggleSet::default();
+        let task_paused = paused.clone();
+        let liveness: Arc<std::sync::OnceLock<std::net::SocketAddr>> = Arc::default();
+        let task_liveness = liveness.clone();
         let task_probes = probes.clone();
         let task = tokio::spawn(async move {
             let _ended = EndGuard(ended_tx);
@@ -202,7 +229,8 @@ impl Operator {
                 observer: options.observer.clone(),
                 blocking,
                 indexes: Indexes::new(registry.index_ids()),
-                paused: ToggleSet::default(),
+                paused: task_paused,
+                metrics: task_metrics,
             };
             // Login handlers replace the given client with one logged in (and re-logged after 401s).
             let logins = registry.activities(ActivityKind::Login);
@@ -232,6 +260,27 @@ impl Operator {
                 handlers: registry.activities(ActivityKind::Probe),
                 cache: Arc::default(),
             });
+            // The liveness endpoint, from now on (its probes run the probe handlers).
+            let mut _health = None;
+            if let (Some(endpoint), Some(probes)) = (&settings.liveness.endpoint, task_probes.get()) {
+                let health = Health {
+                    probes: probes.clone(),
+                    metrics: rt.metrics.clone(),
+                    activity: activity.clone(),
+                    paused: rt.paused.clone(),
+                };
+                match crate::engines::probing::serve(endpoint, health).await {
+                    Ok((addr, task)) => {
+                        let _ = task_liveness.set(addr);
+                        _health = Some(task);
+                    }
+                    Err(e) => {
+                        ready_tx.send_replace(true);
+                        poster_task.abort();
+                        return Err(OperatorError::Startup(e));
+                    }
+                }
+            }
             let resources = match client::retrying::retrying(&settings.networking, || client.discover()).await
             {
                 Ok(resources) => resources,
@@ -309,7 +358,7 @@ impl Operator {
             poster_task.abort();
             Ok(())
         });
-        Ok(RunningOperator { stop, ready, ended, task, activity, probes })
+        Ok(RunningOperator { stop, ready, ended, task, activity, probes, metrics, paused, liveness })
     }
 }
 

@@ -32,6 +32,7 @@ pub(crate) async fn watch_resource(
     let mut indexed_listing_reported = false;
     let selectors = selectors_for(&settings, &resource);
     let mut unsharded_reported = false;
+    let mut watched_once = false;
     'relist: loop {
         if *stop.borrow() {
             break;
@@ -86,6 +87,11 @@ pub(crate) async fn watch_resource(
         activity.leave(Counter::Disconnected);
         loop {
             let timeout = settings.watching.server_timeout.map(|t| t.as_secs());
+            // Every watch after the stream's first is a restart (a re-watch, or one after a re-list).
+            if watched_once {
+                rt.metrics.watch_restart(&resource.name());
+            }
+            watched_once = true;
             let watched = rt.client.watch(&resource, ns, &resource_version, timeout, &selectors).await;
             let mut stream = match watched {
                 Ok(stream) => {

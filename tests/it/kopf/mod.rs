@@ -12,6 +12,7 @@ mod handling;
 mod hierarchies;
 mod indexes;
 mod live;
+mod liveness;
 mod memos;
 mod peering;
 mod posting;
