@@ -25,13 +25,14 @@ pub struct Expect {
     pub linger: Duration,
 }
 
-/// Runs the lifecycle; the report of handler runs, after checking it against `expect`.
+/// Runs the lifecycle as the operator's ServiceAccount, under the RBAC the operator generates for
+/// itself and nothing else; the report of handler runs, after checking it against `expect`.
 ///
 /// # Panics
-/// When the outcomes differ from `expect` (with the report and the timeline), or the object is
-/// still there after its deletion settled (a finalizer left behind).
+/// When the outcomes differ from `expect` (with the report and the timeline), the object is
+/// still there after its deletion settled (a finalizer left behind), or the operator met a 403.
 pub async fn lifecycle<K: TestObject>(runner: KopfRunner, object: K, expect: &Expect) -> Report {
-    let runner = runner.start().await;
+    let runner = runner.with_generated_rbac().start().await;
     let name = object.meta().name.clone().unwrap_or_default();
     let namespace = object.meta().namespace.clone();
     let key = match &namespace {

@@ -51,6 +51,8 @@ pub fn operator() -> Operator {
             Ok::<_, HandlerError>(json!({"children": [name]}))
         })
         .id("create_fn")
+        // The handler's own API call: the generated RBAC grants only what kopf itself does.
+        .rbac_rule(&[""], &["pods"], &["create"])
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ pub fn operator() -> Operator {
             Ok::<_, HandlerError>(())
         })
         .id("create_fn")
+        // The children's results go to the status; the parent's type (no result) cannot say so.
+        .rbac_rule(&["kopf.dev"], &["kopfexamples/status"], &["patch"])
 }
 
 #[cfg(test)]

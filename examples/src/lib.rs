@@ -28,4 +28,5 @@ pub mod ex16_indexing;
 pub mod ex99_all_at_once;
 pub mod fake_cluster;
 pub mod kopfexample;
+pub mod rbac;
 pub mod stories;

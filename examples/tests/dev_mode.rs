@@ -42,7 +42,20 @@ async fn the_generated_manifests_are_accepted_by_the_api_server_in_a_dry_run() {
     let list = manifests();
     let items = list["items"].as_array().unwrap();
     let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["CustomResourceDefinition", "ServiceAccount", "Deployment"]);
+    assert_eq!(
+        kinds,
+        ["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"]
+    );
+    let role = &items[2];
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([
+            {"apiGroups": ["kopf.dev"], "resources": ["kopfexamples"], "verbs": ["list", "watch", "patch"]},
+            {"apiGroups": ["kopf.dev"], "resources": ["kopfexamples/status"], "verbs": ["patch"]},
+        ]),
+        "the generated RBAC, from the declared CRD"
+    );
+    assert_eq!(items[3]["subjects"][0]["name"], items[1]["metadata"]["name"], "bound to the ServiceAccount");
 
     let server = FakeApiServer::builder().build();
     for item in items {

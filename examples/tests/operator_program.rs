@@ -130,3 +130,54 @@ async fn a_login_handlers_credentials_are_used_and_renewed_after_a_401() {
     });
     assert!(unauthorized >= 1, "the server did reject the stale token");
 }
+
+/// The program's own `manifests` (CRD, ServiceAccount, generated RBAC), applied to a cluster that
+/// enforces RBAC, let the program run as that ServiceAccount: it handles an object and the server
+/// refuses it nothing.
+#[tokio::test]
+async fn the_program_runs_as_its_service_account_under_the_rbac_its_manifests_print() {
+    use kube::api::DynamicObject;
+    use kube::core::{ApiResource, GroupVersionKind};
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_kopfexample"))
+        .args(["manifests", "--name", "kopfexample", "--deploy-namespace", "default"])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON List");
+
+    let server = FakeApiServer::builder().rbac(true).build();
+    for item in list["items"].as_array().unwrap() {
+        let (group, version) = match item["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", item["apiVersion"].as_str().unwrap()),
+        };
+        let kind = item["kind"].as_str().unwrap();
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let api: Api<DynamicObject> = match item["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(server.client(), ns, &resource),
+            None => Api::all_with(server.client(), &resource),
+        };
+        let object: DynamicObject = serde_json::from_value(item.clone()).unwrap();
+        api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{kind} rejected: {e}"));
+    }
+    let handle = fake_apiserver::http::serve(&server, ServeOptions::default().tls(true).token(TOKEN))
+        .await
+        .expect("the fake serves HTTPS");
+    let token =
+        server.cluster().issue_token(fake_apiserver::Identity::service_account("default", "kopfexample"));
+    let kubeconfig = scratch("rbac-login").join("kubeconfig");
+    std::fs::write(&kubeconfig, handle.kubeconfig().replace(TOKEN, &token)).unwrap();
+    let mut program = tokio::process::Command::new(env!("CARGO_BIN_EXE_kopfexample"));
+    program.env("KUBECONFIG", &kubeconfig).env_remove("KUBERNETES_SERVICE_HOST");
+    handle_one_object_then_terminate(&server, program).await;
+    let refused: Vec<String> = server.cluster().journal(|j| {
+        j.operations().filter(|o| o.code == 403).map(|o| format!("{} {}", o.verb, o.resource)).collect()
+    });
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    let patched = server.cluster().journal(|j| {
+        j.operations().filter(|o| o.verb == fake_apiserver::Verb::Patch && o.code == 200).count()
+    });
+    assert!(patched > 0, "the operator did write, as its ServiceAccount");
+}

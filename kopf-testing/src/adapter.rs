@@ -1,22 +1,37 @@
 //! The direct [`ApiClient`] over the fake API server's core: no HTTP, no JSON encoding of requests,
-//! the same fault plan and journal as every other client path.
+//! the same fault plan and journal as every other client path, and — made for an identity — the
+//! same RBAC.
 
 use futures::StreamExt as _;
 use kopf::{ApiClient, ApiError, ApiResult, BoxFuture, ObjectList, PatchBody, RawEvent, Resource, Selectors};
 use serde_json::Value;
 
-use fake_apiserver::{Cluster, PatchType, Request, Response, Verb, WatchEvent};
+use fake_apiserver::{Cluster, Identity, PatchType, Request, Response, Verb, WatchEvent};
 
 /// An [`ApiClient`] calling [`Cluster::handle`] directly.
 #[derive(Debug, Clone)]
 pub struct DirectApiClient {
     cluster: Cluster,
+    user: Option<Identity>,
 }
 
 impl DirectApiClient {
-    /// A client of this cluster.
+    /// A client of this cluster, acting as the loopback identity (allowed everything).
     pub fn new(cluster: Cluster) -> Self {
-        Self { cluster }
+        Self { cluster, user: None }
+    }
+
+    /// The same client, making its requests as `identity` (authorized when the cluster enforces
+    /// RBAC).
+    #[must_use]
+    pub fn as_user(mut self, identity: Identity) -> Self {
+        self.user = Some(identity);
+        self
+    }
+
+    async fn send(&self, mut req: Request) -> fake_apiserver::Result<Response> {
+        req.user.clone_from(&self.user);
+        self.cluster.handle(req).await
     }
 }
 
@@ -34,7 +49,7 @@ fn request(verb: Verb, resource: &Resource, namespace: Option<&str>, name: Optio
 
 impl DirectApiClient {
     async fn object(&self, req: Request) -> ApiResult<Value> {
-        match self.cluster.handle(req).await {
+        match self.send(req).await {
             Ok(Response::Object(o)) => Ok(o.value()),
             Ok(Response::Status(v)) => Ok(v),
             Ok(other) => Err(ApiError::Decode(format!("unexpected response: {other:?}"))),
@@ -81,7 +96,7 @@ impl ApiClient for DirectApiClient {
         Box::pin(async move {
             let mut req = request(Verb::List, resource, namespace, None);
             req.params.shard_selector = selectors.shard.clone();
-            match self.cluster.handle(req).await {
+            match self.send(req).await {
                 Ok(Response::List(list)) => Ok(ObjectList {
                     items: list.items.iter().map(|o| o.value()).collect(),
                     resource_version: list.resource_version.to_string(),
@@ -107,7 +122,7 @@ impl ApiClient for DirectApiClient {
             req.params.resource_version = Some(resource_version.to_owned());
             req.params.allow_watch_bookmarks = true;
             req.params.timeout_seconds = timeout_seconds;
-            match self.cluster.handle(req).await {
+            match self.send(req).await {
                 Ok(Response::Watch(stream)) => Ok(stream
                     .map(|event| {
                         Ok(match event {

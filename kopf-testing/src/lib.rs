@@ -44,6 +44,7 @@ pub mod guides {
 mod adapter;
 mod cluster;
 mod operators;
+mod rbac;
 mod report;
 mod runner;
 mod timeline;

@@ -45,6 +45,7 @@ impl Runner {
             inner: self.adapter_client.clone(),
             timeline: self.timeline.clone(),
             prefix: format!("[{label}] "),
+            forbidden: self.forbidden.clone(),
         });
         let mut handle = OperatorHandle {
             id: self.next_extra.fetch_add(1, Ordering::SeqCst),

@@ -32,6 +32,7 @@ use tokio::time::Instant;
 
 use crate::adapter::DirectApiClient;
 use crate::cluster::TestCluster;
+use crate::rbac::{Forbidden, RbacMode};
 use crate::report::Report;
 use crate::timeline::{Recording, Timeline};
 
@@ -65,6 +66,8 @@ pub struct KopfRunner {
     timeline: bool,
     live: Option<LiveCluster>,
     server_options: Vec<ServerChange>,
+    rbac: Option<RbacMode>,
+    expect_forbidden: bool,
 }
 
 /// A change to the operator's settings, applied before the start.
@@ -109,7 +112,49 @@ impl KopfRunner {
             timeline: true,
             live: None,
             server_options: Vec::new(),
+            rbac: None,
+            expect_forbidden: false,
         }
+    }
+
+    /// Runs the operator as its ServiceAccount (`default/kopf-operator`) with RBAC enforced and
+    /// only the RBAC it generates for itself ([`kopf::rbac`], against the fake's discovery, for the
+    /// runner's namespaces) installed. Any 403 the operator meets is in the timeline (`forbidden`)
+    /// and fails the test at the next [`Runner::settle`] (or `advance`/`wait_for`), with the
+    /// server's message — unless [`KopfRunner::expect_forbidden`]. Operators added with
+    /// [`Runner::spawn_operator`] run as the same ServiceAccount.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use k8s_openapi::api::core::v1::ConfigMap;
+    /// use kopf::{Context, HandlerError, Operator};
+    /// let operator = Operator::new()
+    ///     .on_create(|_: Arc<ConfigMap>, _: Context| async move { Ok::<_, HandlerError>(()) });
+    /// let runner = kopf_testing::KopfRunner::new(operator).with_generated_rbac().start().await;
+    /// let permissions: Vec<String> = runner.rbac().unwrap().permissions().map(|p| p.to_string()).collect();
+    /// assert_eq!(permissions, ["list configmaps (core) cluster-wide", "patch configmaps (core) cluster-wide", "watch configmaps (core) cluster-wide"]);
+    /// # }
+    /// ```
+    pub fn with_generated_rbac(mut self) -> Self {
+        self.rbac = Some(RbacMode::Generated);
+        self
+    }
+
+    /// Runs the operator as the ServiceAccount of `rbac`, with exactly that RBAC installed and
+    /// enforced (see [`KopfRunner::with_generated_rbac`]).
+    pub fn with_rbac(mut self, rbac: kopf::Rbac) -> Self {
+        self.rbac = Some(RbacMode::Given(rbac));
+        self
+    }
+
+    /// 403s are expected: they are recorded ([`Runner::forbidden`]) instead of failing the test,
+    /// and once one has happened, waiting ([`Runner::settle`]) ends at once — an operator refused
+    /// its watch retries forever and would never settle.
+    pub fn expect_forbidden(mut self) -> Self {
+        self.expect_forbidden = true;
+        self
     }
 
     /// Changes the fake API server's options before it is built, e.g. to turn a feature gate off.
@@ -255,14 +300,30 @@ impl KopfRunner {
         if let Err(errors) = operator.check() {
             panic!("the operator is misconfigured: {errors:?}");
         }
-        let inner: Arc<dyn ApiClient> = match self.adapter {
-            Adapter::Direct => Arc::new(DirectApiClient::new(server.cluster().clone())),
-            Adapter::KubeClient => Arc::new(KubeApiClient::new(server.client())),
-        };
-        let client: Arc<dyn ApiClient> =
-            Arc::new(Recording { inner: inner.clone(), timeline: timeline.clone(), prefix: String::new() });
         let namespaces =
             if self.namespaces.is_empty() { Namespaces::All } else { Namespaces::Only(self.namespaces) };
+        let (rbac, identity) = match self.rbac {
+            Some(mode) => {
+                let (rbac, identity) = crate::rbac::install(&server, &operator, mode, &namespaces).await;
+                (Some(rbac), Some(identity))
+            }
+            None => (None, None),
+        };
+        let inner: Arc<dyn ApiClient> = match (self.adapter, identity) {
+            (Adapter::Direct, None) => Arc::new(DirectApiClient::new(server.cluster().clone())),
+            (Adapter::Direct, Some(identity)) => {
+                Arc::new(DirectApiClient::new(server.cluster().clone()).as_user(identity))
+            }
+            (Adapter::KubeClient, None) => Arc::new(KubeApiClient::new(server.client())),
+            (Adapter::KubeClient, Some(identity)) => Arc::new(KubeApiClient::new(server.client_as(identity))),
+        };
+        let forbidden = Forbidden::default();
+        let client: Arc<dyn ApiClient> = Arc::new(Recording {
+            inner: inner.clone(),
+            timeline: timeline.clone(),
+            prefix: String::new(),
+            forbidden: forbidden.clone(),
+        });
         let mut runner = Runner {
             server,
             cluster,
@@ -276,6 +337,9 @@ impl KopfRunner {
             adapter_client: inner,
             extras: Arc::default(),
             next_extra: AtomicU64::new(0),
+            rbac,
+            forbidden,
+            expect_forbidden: self.expect_forbidden,
         };
         runner.launch().await;
         runner.settle().await;
@@ -283,7 +347,7 @@ impl KopfRunner {
     }
 }
 
-async fn create_raw(server: &FakeApiServer, object: Value) {
+pub(crate) async fn create_raw(server: &FakeApiServer, object: Value) {
     let (group, version) = match object["apiVersion"].as_str().unwrap_or_default().rsplit_once('/') {
         Some((g, v)) => (g.to_owned(), v.to_owned()),
         None => (String::new(), object["apiVersion"].as_str().unwrap_or_default().to_owned()),
@@ -341,6 +405,11 @@ pub struct Runner {
     /// The work counters of the extra operators now running ([`Runner::spawn_operator`]).
     pub(crate) extras: Extras,
     pub(crate) next_extra: AtomicU64,
+    /// The RBAC the operators run under, if any.
+    rbac: Option<kopf::Rbac>,
+    /// The 403s every operator of the run met.
+    pub(crate) forbidden: Forbidden,
+    expect_forbidden: bool,
 }
 
 /// The extra operators' activities, by operator id; `settle()` waits for all of them.
@@ -395,6 +464,17 @@ impl Runner {
     /// The fake API server (its client, service, journal).
     pub fn server(&self) -> &FakeApiServer {
         &self.server
+    }
+
+    /// The RBAC the operator runs under ([`KopfRunner::with_generated_rbac`],
+    /// [`KopfRunner::with_rbac`]).
+    pub fn rbac(&self) -> Option<&kopf::Rbac> {
+        self.rbac.as_ref()
+    }
+
+    /// The 403s the operator met so far: what it asked and the server's message.
+    pub fn forbidden(&self) -> Vec<String> {
+        self.forbidden.all()
     }
 
     /// The timeline so far.
@@ -468,6 +548,20 @@ impl Runner {
     pub async fn settle(&self) {
         let started = Instant::now();
         loop {
+            if self.forbidden.first().is_some() {
+                if self.expect_forbidden {
+                    return;
+                }
+                panic!(
+                    "the operator was refused by RBAC (403):\n  {}\nunder the permissions:\n  {}\n{}",
+                    self.forbidden.all().join("\n  "),
+                    self.rbac
+                        .as_ref()
+                        .map(|r| r.permissions().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))
+                        .unwrap_or_default(),
+                    self.timeline
+                );
+            }
             let activities = self.activities();
             let mut changes: Vec<_> = activities.iter().map(|a| Box::pin(a.changed())).collect();
             for change in &mut changes {

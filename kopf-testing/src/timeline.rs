@@ -171,6 +171,8 @@ pub(crate) struct Recording {
     pub(crate) timeline: Timeline,
     /// `[label] ` for an extra operator's calls, empty for the runner's own.
     pub(crate) prefix: String,
+    /// Where 403s go as well (they are `forbidden` lines in the timeline, not `api-error`).
+    pub(crate) forbidden: crate::rbac::Forbidden,
 }
 
 impl Recording {
@@ -183,15 +185,19 @@ impl Recording {
         result: &ApiResult<T>,
     ) {
         if let Err(e) = result {
-            self.timeline.record(
-                "api-error",
-                format!(
-                    "{}{what} {} {} → {e}",
-                    self.prefix,
-                    resource.name(),
-                    object(namespace.unwrap_or_default(), name)
-                ),
+            let text = format!(
+                "{}{what} {} {} → {e}",
+                self.prefix,
+                resource.name(),
+                object(namespace.unwrap_or_default(), name)
             );
+            if matches!(e, kopf::ApiError::Forbidden(_)) {
+                // Kept even when the timeline is off: a refusal must never pass unseen.
+                self.forbidden.push(text.clone());
+                self.timeline.record("forbidden", text);
+            } else {
+                self.timeline.record("api-error", text);
+            }
         }
     }
 }

@@ -17,10 +17,10 @@ use crate::reactor::running::{Namespaces, RunOptions};
 #[command(about = "Runs the operator.", version)]
 pub struct Cli {
     /// Serve these namespaces (repeatable; globs: `*`, `?`, `!` to exclude, comma-separated).
-    #[arg(short = 'n', long = "namespace", env = "KOPF_RUN_NAMESPACE")]
+    #[arg(short = 'n', long = "namespace", env = "KOPF_RUN_NAMESPACE", global = true)]
     pub namespaces: Vec<String>,
     /// Serve all namespaces, with cluster-wide watches.
-    #[arg(short = 'A', long = "all-namespaces", conflicts_with = "namespaces")]
+    #[arg(short = 'A', long = "all-namespaces", conflicts_with = "namespaces", global = true)]
     pub all_namespaces: bool,
     /// Run without peering.
     #[arg(long)]
@@ -72,9 +72,13 @@ pub struct Cli {
 /// Commands of an operator program besides running.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Prints what deploying the operator takes (CRDs, ServiceAccount, Deployment) as a JSON
-    /// `List` for `kubectl apply -f`.
+    /// Prints what deploying the operator takes (CRDs, ServiceAccount, the RBAC it needs,
+    /// Deployment) as a JSON `List` for `kubectl apply -f`; `-n` makes namespaced RBAC.
     Manifests {
+        /// Resolve the handlers' resources by the cluster's discovery (logging in as `run` does)
+        /// instead of the operator's declared CRDs.
+        #[arg(long)]
+        discover: bool,
         /// The Deployment's and ServiceAccount's name.
         #[arg(long, default_value = "kopf-operator")]
         name: String,
@@ -229,9 +233,26 @@ pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError>
     if let Err(errors) = operator.check() {
         return Err(OperatorError::Registration(errors));
     }
-    if let Some(Command::Manifests { name, namespace, image }) = &cli.command {
-        let options =
-            ManifestOptions { name: name.clone(), namespace: namespace.clone(), image: image.clone() };
+    if let Some(Command::Manifests { discover, name, namespace, image }) = &cli.command {
+        let resources = if *discover {
+            let login_options = LoginOptions {
+                context: cli.context.clone(),
+                service_account_dir: Some(cli.service_account_dir.clone()),
+            };
+            let config = login(&login_options).await.map_err(|e| OperatorError::Login(e.to_string()))?;
+            let client = kube::Client::try_from(config).map_err(|e| OperatorError::Login(e.to_string()))?;
+            let client = crate::client::KubeApiClient::new(client);
+            crate::client::ApiClient::discover(&client).await.map_err(OperatorError::Discovery)?
+        } else {
+            Vec::new()
+        };
+        let options = ManifestOptions {
+            name: name.clone(),
+            namespace: namespace.clone(),
+            image: image.clone(),
+            namespaces: cli.namespaces(),
+            resources,
+        };
         let list = manifests(&operator, &options);
         let text = serde_json::to_string_pretty(&list).unwrap_or_default();
         // A closed pipe (`| head`) is not an error worth a panic.

@@ -56,6 +56,7 @@ mod observe;
 mod operator;
 mod persistence;
 mod primitives;
+mod rbac;
 mod reactor;
 mod registry;
 mod settings;
@@ -86,6 +87,7 @@ pub use operator::{BlockingFuture, Body, HandlerObject, HandlerOutput, HandlerRe
 pub use persistence::{DiffBaseStorage, ProgressRecord, ProgressStorage};
 pub use primitives::activity::{Activity, ActivityGuard, Counter};
 pub use primitives::clock::Clock;
+pub use rbac::{Permission, Rbac, RbacOptions, declared_resources, rbac};
 pub use reactor::running::{Namespaces, RunOptions, RunningOperator};
 pub use registry::{MetaFilter, MetaPredicate, ValueFilter, ValuePredicate, WhenArgs};
 pub use settings::{

@@ -67,11 +67,17 @@ impl HandlerObject for Body {
 /// What a handler may return on success: nothing (`()`), or a JSON value stored in
 /// `status.<handler-id>` (a mapping is merged into it, anything else replaces it).
 pub trait HandlerOutput {
+    /// Whether a value of this type can be a result to store (`()` never is). The generated RBAC
+    /// grants writes to the status subresource only for handlers that can store results.
+    const STORES_RESULTS: bool = true;
+
     /// The result to store, if any.
     fn into_result(self) -> Option<Value>;
 }
 
 impl HandlerOutput for () {
+    const STORES_RESULTS: bool = false;
+
     fn into_result(self) -> Option<Value> {
         None
     }
@@ -91,14 +97,30 @@ impl HandlerOutput for Option<Value> {
 
 /// A handler's return type: `Result<R, E>` with `R:` [`HandlerOutput`] and `E: Into<HandlerError>`.
 pub trait HandlerReturn {
+    /// Whether a success can carry a result to store ([`HandlerOutput::STORES_RESULTS`]).
+    const STORES_RESULTS: bool = true;
+
     /// The outcome.
     fn into_outcome(self) -> Result<Option<Value>, HandlerError>;
 }
 
 impl<R: HandlerOutput, E: Into<HandlerError>> HandlerReturn for Result<R, E> {
+    const STORES_RESULTS: bool = R::STORES_RESULTS;
+
     fn into_outcome(self) -> Result<Option<Value>, HandlerError> {
         self.map(HandlerOutput::into_result).map_err(Into::into)
     }
+}
+
+/// [`erase`], with whether the handler's successes can carry results.
+fn erased<K, F, Fut>(handler: F) -> (Invoker, bool)
+where
+    K: HandlerObject,
+    F: Fn(Arc<K>, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: HandlerReturn,
+{
+    (erase(handler), <Fut::Output as HandlerReturn>::STORES_RESULTS)
 }
 
 fn erase<K, F, Fut>(handler: F) -> Invoker
@@ -220,6 +242,8 @@ pub struct Operator {
     ids: Vec<(bool, String)>,
     last: Option<usize>,
     crds: Vec<Value>,
+    /// Permissions the handlers' own API calls need: (API groups, resources, verbs).
+    pub(crate) rbac_rules: Vec<(Vec<String>, Vec<String>, Vec<String>)>,
 }
 
 impl std::fmt::Debug for Operator {
@@ -260,7 +284,7 @@ macro_rules! handler_method {
         {
             let location = Location::caller();
             let id = default_id::<F>(location);
-            self.register(K::selector(), $kind, erase(handler), id, location)
+            self.register(K::selector(), $kind, erased(handler), id, location)
         }
     };
 }
@@ -276,6 +300,7 @@ impl Operator {
             ids: Vec::new(),
             last: None,
             crds: Vec::new(),
+            rbac_rules: Vec::new(),
         }
     }
 
@@ -304,6 +329,23 @@ impl Operator {
         self
     }
 
+    /// Declares a permission the handlers' own API calls need — children made through
+    /// [`Context::api`], Events posted with [`Context::event`], status written with
+    /// [`Context::patch`] by a handler that returns nothing — for the generated RBAC
+    /// ([`crate::rbac`]), granted wherever the operator serves (cluster-wide, or in each served
+    /// namespace). What the framework itself does needs no declaration.
+    ///
+    /// ```
+    /// let operator = kopf::Operator::new().rbac_rule(&[""], &["pods"], &["create"]);
+    /// let rbac = kopf::rbac(&operator, &[], &kopf::RbacOptions::default());
+    /// assert_eq!(rbac.permissions().map(|p| p.to_string()).collect::<Vec<_>>(), ["create pods (core) cluster-wide"]);
+    /// ```
+    pub fn rbac_rule(mut self, api_groups: &[&str], resources: &[&str], verbs: &[&str]) -> Self {
+        let owned = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect();
+        self.rbac_rules.push((owned(api_groups), owned(resources), owned(verbs)));
+        self
+    }
+
     /// The declared CustomResourceDefinitions.
     pub fn crds(&self) -> &[Value] {
         &self.crds
@@ -313,10 +355,11 @@ impl Operator {
         mut self,
         selector: Option<ResourceSelector>,
         kind: Kind,
-        invoker: Invoker,
+        invoker: (Invoker, bool),
         id: String,
         location: &Location<'_>,
     ) -> Self {
+        let (invoker, stores_results) = invoker;
         self.registry.handlers.push(Handler {
             id: HandlerId::new(id.clone()),
             kind,
@@ -324,6 +367,7 @@ impl Operator {
             filters: Filters::default(),
             options: Options::default(),
             invoker,
+            stores_results,
             location: location.to_string(),
         });
         self.ids.push((false, id));
@@ -390,7 +434,7 @@ impl Operator {
         let location = Location::caller();
         let id = default_id::<F>(location);
         let mut this =
-            self.register(K::selector(), Kind::Changing(Changing::Field), erase(handler), id, location);
+            self.register(K::selector(), Kind::Changing(Changing::Field), erased(handler), id, location);
         if let Some(i) = this.last {
             this.registry.handlers[i].filters.field = Some(split_field(field));
         }
@@ -411,7 +455,7 @@ impl Operator {
         let location = Location::caller();
         let id = default_id::<F>(location);
         let spec = TimerSpec { interval: Some(interval), idle: None, initial_delay: None, sharp: false };
-        self.register(K::selector(), Kind::Timer(spec), erase(handler), id, location)
+        self.register(K::selector(), Kind::Timer(spec), erased(handler), id, location)
     }
 
     /// Registers a daemon (`@kopf.daemon`): runs for as long as the object exists and matches the
@@ -446,7 +490,7 @@ impl Operator {
     {
         let location = Location::caller();
         let id = default_id::<F>(location);
-        self.register(K::selector(), Kind::Daemon(DaemonSpec::default()), erase(handler), id, location)
+        self.register(K::selector(), Kind::Daemon(DaemonSpec::default()), erased(handler), id, location)
     }
 
     #[track_caller]
@@ -462,7 +506,7 @@ impl Operator {
             let future = handler(ctx);
             Box::pin(async move { future.await.into_outcome() })
         });
-        self.register(None, Kind::Activity(kind), invoker, id, location)
+        self.register(None, Kind::Activity(kind), (invoker, false), id, location)
     }
 
     /// Registers a startup handler (`@kopf.on.startup`): runs before any watching, retried until it

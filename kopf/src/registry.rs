@@ -249,6 +249,8 @@ pub(crate) struct Handler {
     pub(crate) filters: Filters,
     pub(crate) options: Options,
     pub(crate) invoker: Invoker,
+    /// Whether its successes can carry a result to store (by its return type).
+    pub(crate) stores_results: bool,
     pub(crate) location: String,
 }
 
@@ -262,6 +264,7 @@ impl Handler {
             filters: Filters::default(),
             options: Options::default(),
             invoker,
+            stores_results: true,
             location: "sub-handler".to_owned(),
         }
     }

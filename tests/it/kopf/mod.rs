@@ -18,6 +18,7 @@ mod peering;
 mod posting;
 mod python_interop;
 mod python_peering;
+mod rbac;
 mod settling;
 mod sharding;
 mod subhandlers;
