@@ -60,6 +60,8 @@ pub fn operator() -> Operator {
             Ok(json!({"ready": true, "since": ctx.runtime().as_secs()}))
         })
         .id("deploy")
+        // The handler's own reads and writes of the child (kopf's own needs are generated).
+        .rbac_rule(&["apps"], &["deployments"], &["get", "create"])
 }
 
 #[cfg(test)]

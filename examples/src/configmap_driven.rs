@@ -58,6 +58,8 @@ pub fn operator() -> Operator {
         .on_field("data", |cm: Arc<ConfigMap>, ctx: Context| render(cm, ctx))
         .id("rerender")
         .labels(RENDER, "true")
+        // The handlers' own reads and writes of the children (kopf's own needs are generated).
+        .rbac_rule(&[""], &["configmaps"], &["get", "create", "patch"])
 }
 
 /// A template ConfigMap.

@@ -77,6 +77,21 @@ mod tests {
     }
 
     exactly_sufficient! {
+        configmap_driven_needs_exactly_its_generated_rbac: || KopfRunner::new(configmap_driven::operator()), configmap_driven::template("e2e", &[("a", "b")]), 0, [
+            "create configmaps (core) cluster-wide",
+            "get configmaps (core) cluster-wide",
+            "list configmaps (core) cluster-wide",
+            "patch configmaps (core) cluster-wide",
+            "watch configmaps (core) cluster-wide",
+        ];
+        child_deployment_needs_exactly_its_generated_rbac: || with_crd(child_deployment::operator()).live_cluster(fake_apiserver::live::LiveCluster::new()), example("e2e", "x"), 60, [
+            "create deployments (apps) cluster-wide",
+            "get deployments (apps) cluster-wide",
+            "list kopfexamples (kopf.dev) cluster-wide",
+            "patch kopfexamples (kopf.dev) cluster-wide",
+            "watch kopfexamples (kopf.dev) cluster-wide",
+            "patch kopfexamples/status (kopf.dev) cluster-wide",
+        ];
         kopfexample_needs_exactly_its_generated_rbac: || with_crd(kopfexample::operator()), example("e2e", "x"), 120, [
             "list kopfexamples (kopf.dev) cluster-wide",
             "patch kopfexamples (kopf.dev) cluster-wide",
