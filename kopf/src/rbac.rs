@@ -12,7 +12,13 @@
 //!   one, results go through the main resource's `patch`);
 //! - `create` on core `events` — Kopf's Logging Events, with `settings.posting.loggers`: in the
 //!   handled objects' namespaces (`default` for cluster-scoped objects);
-//! - `list` on core `namespaces` — when the served namespaces are given as globs.
+//! - `list` on core `namespaces` — when the served namespaces are given as globs;
+//! - peering, unless `settings.peering.standalone`: `list`, `watch` and `patch` on the peering
+//!   resources served for the mode (`clusterkopfpeerings` cluster-wide when serving all
+//!   namespaces, `kopfpeerings` in each served namespace; in `kopf.dev` and the legacy
+//!   `zalando.org`); none when no peering resource is served (auto-detection runs standalone),
+//!   unless peering is mandatory: then `list` and `watch` on `customresourcedefinitions` (the
+//!   operator waits for the peering CRD) and the `kopf.dev` peering resource's verbs.
 //!
 //! What handler code does by itself — objects made through [`crate::Context::api`], Events posted
 //! with [`crate::Context::event`], status written with [`crate::Context::patch`] by a handler that
@@ -22,9 +28,8 @@
 //! namespaces makes a Role and a RoleBinding in each (and a ClusterRole for cluster-scoped
 //! resources). Namespace globs cannot be known ahead, so their rules are cluster-wide.
 //!
-//! Peering (`kopfpeerings`/`clusterkopfpeerings`: get, list, watch, patch) and admission webhook
-//! configurations (create, patch) join the framework's rules in [`framework_permissions`] when the
-//! operator has those engines; it has neither yet.
+//! Admission webhook configurations (create, patch) join the framework's rules in
+//! [`framework_permissions`] when the operator has admission handlers; it has none yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -244,14 +249,61 @@ pub fn rbac(operator: &Operator, served: &[Resource], options: &RbacOptions) -> 
             }
         }
     }
-    permissions.extend(framework_permissions(operator));
+    permissions.extend(framework_permissions(operator, served, &scopes));
     Rbac { name: options.name.clone(), namespace: options.namespace.clone(), permissions }
 }
 
-/// The framework's own resources, beyond the served ones: none yet (see the module docs: this is
-/// where peering and admission webhook configurations join).
-fn framework_permissions(_operator: &Operator) -> Vec<Permission> {
-    Vec::new()
+/// The framework's own resources, beyond the served ones: peering (see the module docs). This is
+/// where admission webhook configurations join once the operator has admission handlers.
+fn framework_permissions(
+    operator: &Operator,
+    served: &[Resource],
+    scopes: &[Option<String>],
+) -> Vec<Permission> {
+    let peering = &operator.settings.peering;
+    if peering.standalone {
+        return Vec::new();
+    }
+    // The run makes peering cluster-wide exactly when it serves all namespaces.
+    let clusterwide = scopes == [None];
+    let mut resources = crate::engines::peering::peering_resources(served, clusterwide);
+    let mut out = Vec::new();
+    let mut grant = |namespace: Option<String>, group: &str, resource: &str, verb: &str| {
+        out.push(Permission {
+            namespace,
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            verb: verb.to_owned(),
+        });
+    };
+    if resources.is_empty() {
+        if !peering.mandatory {
+            return out;
+        }
+        for verb in ["list", "watch"] {
+            grant(None, "apiextensions.k8s.io", "customresourcedefinitions", verb);
+        }
+        resources.push(Resource {
+            group: crate::engines::peering::GROUP.to_owned(),
+            plural: if clusterwide {
+                crate::engines::peering::CLUSTER_PLURAL
+            } else {
+                crate::engines::peering::NAMESPACED_PLURAL
+            }
+            .to_owned(),
+            namespaced: !clusterwide,
+            ..Resource::default()
+        });
+    }
+    for resource in resources {
+        let here: Vec<Option<String>> = if resource.namespaced { scopes.to_vec() } else { vec![None] };
+        for scope in here {
+            for verb in ["list", "watch", "patch"] {
+                grant(scope.clone(), &resource.group, &resource.plural, verb);
+            }
+        }
+    }
+    out
 }
 
 /// The resources the operator knows without asking a cluster: its declared CRDs

@@ -203,3 +203,99 @@ fn namespace_globs_grant_cluster_wide_and_list_namespaces() {
         "results go through the main resource without a status subresource"
     );
 }
+
+fn with_peering_crds(runner: KopfRunner) -> KopfRunner {
+    kopf::peering::crds().into_iter().fold(runner, |runner, crd| {
+        runner.with_crd_json(serde_json::to_value(crd).expect("a CRD serializes"))
+    })
+}
+
+/// Peering: the peering object of the mode is listed, watched and patched (keep-alives); each of
+/// those permissions is generated only because the peering resource is served, and each is needed.
+#[tokio::test(start_paused = true)]
+async fn peering_gets_list_watch_and_patch_on_its_peering_object_and_needs_each() {
+    let peered = |namespaces: &[&str]| {
+        let runner = with_peering_crds(namespaced_runner(namespaces));
+        match namespaces {
+            [] => runner.with_objects([kopf::peering::object("default", None)]),
+            _ => runner.with_objects(namespaces.iter().map(|ns| kopf::peering::object("default", Some(ns)))),
+        }
+    };
+    for namespaces in [&[][..], &["ns1"][..]] {
+        let objects = if namespaces.is_empty() { &["default"][..] } else { namespaces };
+        let full = live(peered(namespaces).with_generated_rbac(), objects).await;
+        let rbac = full.rbac().unwrap().clone();
+        full.stop().await;
+        let peering: Vec<kopf::Permission> =
+            rbac.permissions().filter(|p| p.resource.ends_with("kopfpeerings")).cloned().collect();
+        let text: Vec<String> = peering.iter().map(ToString::to_string).collect();
+        let expected: &[&str] = if namespaces.is_empty() {
+            &[
+                "list clusterkopfpeerings (kopf.dev) cluster-wide",
+                "patch clusterkopfpeerings (kopf.dev) cluster-wide",
+                "watch clusterkopfpeerings (kopf.dev) cluster-wide",
+            ]
+        } else {
+            &[
+                "list kopfpeerings (kopf.dev) in ns1",
+                "patch kopfpeerings (kopf.dev) in ns1",
+                "watch kopfpeerings (kopf.dev) in ns1",
+            ]
+        };
+        assert_eq!(text, expected);
+        for permission in &peering {
+            let runner = peered(namespaces).with_rbac(rbac.without(permission)).expect_forbidden();
+            let runner = live(runner, objects).await;
+            let needle = format!(r#"cannot {} resource "{}""#, permission.verb, permission.resource);
+            assert!(
+                runner.forbidden().iter().any(|f| f.contains(&needle)),
+                "without {permission}: {:?}",
+                runner.forbidden()
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn standalone_and_undetected_peering_need_no_peering_permissions_and_mandatory_peering_watches_crds() {
+    let standalone = Operator::new()
+        .on_create(|_ex: Arc<KopfExample>, _ctx: Context| async move { Ok::<_, HandlerError>(()) })
+        .settings(|s| s.peering.standalone = true);
+    let runner =
+        with_peering_crds(KopfRunner::new(standalone).with_crd::<KopfExample>()).with_generated_rbac();
+    let runner = runner.start().await;
+    assert!(runner.rbac().unwrap().permissions().all(|p| !p.resource.contains("peering")));
+    runner.stop().await;
+    let undetected =
+        KopfRunner::new(operator()).with_crd::<KopfExample>().with_generated_rbac().start().await;
+    let generated = undetected.rbac().unwrap().clone();
+    assert!(generated.permissions().all(|p| p.group == "kopf.dev" && !p.resource.contains("peering")));
+    undetected.stop().await;
+
+    let mandatory = || operator().settings(|s| s.peering.mandatory = true);
+    let runner = KopfRunner::new(mandatory()).with_crd::<KopfExample>().with_generated_rbac().start().await;
+    let rbac = runner.rbac().unwrap().clone();
+    runner.stop().await;
+    let framework: Vec<String> = rbac
+        .permissions()
+        .filter(|p| p.group != "kopf.dev" || p.resource.contains("peering"))
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        framework,
+        [
+            "list customresourcedefinitions (apiextensions.k8s.io) cluster-wide",
+            "watch customresourcedefinitions (apiextensions.k8s.io) cluster-wide",
+            "list clusterkopfpeerings (kopf.dev) cluster-wide",
+            "patch clusterkopfpeerings (kopf.dev) cluster-wide",
+            "watch clusterkopfpeerings (kopf.dev) cluster-wide",
+        ],
+        "the operator waits for the peering CRD, then peers on it"
+    );
+    for crds in rbac.permissions().filter(|p| p.resource == "customresourcedefinitions") {
+        let runner = KopfRunner::new(mandatory()).with_crd::<KopfExample>();
+        let runner = runner.with_rbac(rbac.without(crds)).expect_forbidden().start().await;
+        let needle = format!(r#"cannot {} resource "customresourcedefinitions""#, crds.verb);
+        assert!(runner.forbidden().iter().any(|f| f.contains(&needle)), "{:?}", runner.forbidden());
+    }
+}
