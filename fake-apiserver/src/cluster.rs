@@ -68,6 +68,12 @@ pub(crate) struct State {
     pub(crate) sharded_list_and_watch: bool,
     /// Tokens, and RBAC enforcement with its compiled policy.
     pub(crate) auth: Auth,
+    /// The webhooks of the stored configurations, parsed (`None` after they changed).
+    pub(crate) webhooks: Option<Arc<Vec<crate::admission::hooks::Hook>>>,
+    /// Whether the request being executed may be set aside for admission webhooks.
+    pub(crate) admitting: bool,
+    /// The write the gate set aside for its webhooks, if any.
+    pub(crate) pending: Option<crate::ops::admit::Pending>,
 }
 
 /// The state plus what lives outside the lock.
@@ -77,6 +83,8 @@ pub(crate) struct Shared {
     /// Requests inside [`Cluster::handle`] right now.
     in_flight: AtomicUsize,
     clock: Clock,
+    /// In-process webhook endpoints, and whether webhooks are called over the network.
+    endpoints: crate::admission::Endpoints,
 }
 
 impl Shared {
@@ -125,9 +133,17 @@ impl Cluster {
             warnings: Vec::new(),
             sharded_list_and_watch: config.sharded_list_and_watch,
             auth: Auth::default(),
+            webhooks: None,
+            admitting: false,
+            pending: None,
         };
         let cluster = Self {
-            shared: Arc::new(Shared { state: Mutex::new(state), in_flight: AtomicUsize::new(0), clock }),
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                in_flight: AtomicUsize::new(0),
+                clock,
+                endpoints: crate::admission::Endpoints::default(),
+            }),
         };
         {
             let mut state = cluster.shared.lock();
@@ -169,16 +185,32 @@ impl Cluster {
         if !decision.latency.is_zero() {
             tokio::time::sleep(decision.latency).await;
         }
+        // Authentication and authorization come before admission, as in the real server.
+        let (authorized, admitted) = {
+            let mut state = self.shared.lock();
+            let authorized = state.authorize(&req);
+            let admitted = authorized.is_ok()
+                && decision.error.is_none()
+                && req.verb.is_write()
+                && !state.webhook_hooks().is_empty();
+            (authorized, admitted)
+        };
+        let mut warnings = Vec::new();
+        let admitted_result =
+            if admitted { Some(self.execute_admitted(&mut req, &mut warnings).await) } else { None };
         let mut state = self.shared.lock();
-        state.warnings.clear();
-        let result = match (state.authorize(&req), decision.error) {
-            (Err(forbidden), _) => Err(forbidden),
-            (Ok(()), Some(error)) => Err(error),
-            (Ok(()), None) => state.execute(&self.shared, &mut req, decision.watch),
+        if !admitted {
+            state.warnings.clear();
+        }
+        let result = match (authorized, decision.error, admitted_result) {
+            (Err(forbidden), _, _) => Err(forbidden),
+            (Ok(()), Some(error), _) => Err(error),
+            (Ok(()), None, Some(result)) => result,
+            (Ok(()), None, None) => state.execute(&self.shared, &mut req, decision.watch),
         };
         let fault = (!decision.labels.is_empty()).then(|| decision.labels.join(", "));
         state.journal_request(&req, &result, fault);
-        let warnings = std::mem::take(&mut state.warnings);
+        warnings.append(&mut state.warnings);
         state.run_controllers();
         (result, warnings)
     }
@@ -247,6 +279,167 @@ impl Cluster {
         } else {
             Err(crate::auth::forbidden(user, &attributes, &decision.reason))
         }
+    }
+
+    /// Runs a write that admission webhooks may intercept: to the gate under the lock; if set
+    /// aside, the webhooks with the lock released; then the commit, tried again from the start
+    /// when the object changed meanwhile.
+    async fn execute_admitted(&self, req: &mut Request, warnings: &mut Vec<String>) -> Result<Response> {
+        /// How often a write is tried again when its object keeps changing under its webhooks.
+        const ATTEMPTS: usize = 10;
+        let original = req.clone();
+        for attempt in 1..=ATTEMPTS {
+            *req = original.clone();
+            let (result, pending) = {
+                let mut state = self.shared.lock();
+                state.admitting = true;
+                let result = state.execute(&self.shared, req, None);
+                state.admitting = false;
+                warnings.append(&mut state.warnings);
+                (result, state.pending.take())
+            };
+            let Some(mut pending) = pending else { return result };
+            let mut outcome = crate::admission::Outcome::default();
+            let reviewed = async {
+                crate::admission::mutate(self, &mut pending.review, &mut outcome).await?;
+                if outcome.changed {
+                    let readmitted = {
+                        let mut state = self.shared.lock();
+                        let readmitted = state.readmit(&mut pending);
+                        warnings.append(&mut state.warnings);
+                        readmitted
+                    };
+                    readmitted?;
+                }
+                crate::admission::validate(self, &pending.review, &mut outcome).await
+            }
+            .await;
+            warnings.append(&mut outcome.warnings);
+            reviewed?;
+            let committed = {
+                let mut state = self.shared.lock();
+                let committed = state.commit(pending, &original);
+                warnings.append(&mut state.warnings);
+                committed
+            };
+            match committed? {
+                Some(response) => return Ok(response),
+                None if attempt < ATTEMPTS => {
+                    tracing::debug!(attempt, "the object changed under its webhooks")
+                }
+                None => {}
+            }
+        }
+        let name = original.name.clone().unwrap_or_default();
+        Err(ApiError::stale(&crate::error::GroupResource::new(&original.group, &original.plural), &name))
+    }
+
+    /// Serves an admission webhook in process: webhooks whose URL starts with `base_url` (at a
+    /// path boundary; the longest such base wins) are called through `endpoint`, with no socket —
+    /// the transport for tests on virtual time. A service reference is matched as
+    /// `https://<name>.<namespace>.svc:<port><path>`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use fake_apiserver::{FakeApiServer, WebhookCall};
+    /// use serde_json::json;
+    /// let server = FakeApiServer::new();
+    /// server.cluster().serve_webhook("https://hooks.test", Arc::new(|call: WebhookCall| {
+    ///     let uid = call.review["request"]["uid"].clone();
+    ///     Box::pin(async move {
+    ///         Ok(json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+    ///                   "response": {"uid": uid, "allowed": true}}))
+    ///     })
+    /// }));
+    /// # }
+    /// ```
+    pub fn serve_webhook(&self, base_url: &str, endpoint: crate::admission::WebhookEndpoint) {
+        self.shared.endpoints.insert(base_url, endpoint);
+    }
+
+    /// Stops serving an in-process webhook endpoint ([`Cluster::serve_webhook`]).
+    pub fn stop_serving_webhook(&self, base_url: &str) {
+        self.shared.endpoints.remove(base_url);
+    }
+
+    /// Whether webhooks without an in-process endpoint are called over the network (HTTPS, or
+    /// HTTP for `http://` URLs). Off by default — real sockets do not follow a paused clock —
+    /// and turned on by [`crate::FakeApiServer::serve`].
+    pub fn set_webhook_network(&self, enabled: bool) {
+        self.shared.endpoints.set_network(enabled);
+    }
+
+    pub(crate) fn webhook_endpoint(&self, url: &str) -> Option<(crate::admission::WebhookEndpoint, String)> {
+        self.shared.endpoints.find(url)
+    }
+
+    pub(crate) fn webhook_network(&self) -> bool {
+        self.shared.endpoints.network.load(Ordering::SeqCst)
+    }
+
+    /// A fresh uid from the cluster's seeded generator.
+    pub(crate) fn new_uid(&self) -> String {
+        self.shared.lock().new_uid()
+    }
+
+    /// Where a Service sends its traffic: its `externalName`, or the first address of its
+    /// EndpointSlices with the target port of the service port.
+    pub(crate) fn service_address(
+        &self,
+        namespace: &str,
+        name: &str,
+        port: u16,
+    ) -> std::result::Result<(String, u16), String> {
+        let state = self.shared.lock();
+        let services = StorageKey { group: String::new(), plural: "services".into() };
+        let Some(service) = state.current(&services, &(namespace.to_owned(), name.to_owned())) else {
+            return Err(format!("service \"{namespace}/{name}\" not found"));
+        };
+        let service = service.value();
+        if let Some(external) = service["spec"]["externalName"].as_str() {
+            return Ok((external.to_owned(), port));
+        }
+        let service_port = service["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["port"].as_u64() == Some(u64::from(port)))
+            .cloned()
+            .ok_or_else(|| format!("service \"{namespace}/{name}\" has no port {port}"))?;
+        let slices = StorageKey { group: "discovery.k8s.io".into(), plural: "endpointslices".into() };
+        for slice in
+            state.stores.get(&slices).map(|s| s.iter().cloned().collect::<Vec<_>>()).unwrap_or_default()
+        {
+            let slice = slice.value();
+            if slice["metadata"]["namespace"].as_str() != Some(namespace)
+                || slice["metadata"]["labels"]["kubernetes.io/service-name"].as_str() != Some(name)
+            {
+                continue;
+            }
+            let target = match &service_port["targetPort"] {
+                Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+                Value::String(port_name) => slice["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p["name"].as_str() == Some(port_name))
+                    .and_then(|p| p["port"].as_u64())
+                    .and_then(|n| u16::try_from(n).ok()),
+                _ => Some(port),
+            };
+            let address = slice["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["conditions"]["ready"].as_bool() != Some(false))
+                .find_map(|e| e["addresses"][0].as_str());
+            if let (Some(address), Some(target)) = (address, target) {
+                return Ok((address.to_owned(), target));
+            }
+        }
+        Err(format!("no endpoints available for service \"{namespace}/{name}\""))
     }
 
     /// The current cluster-wide resourceVersion.
@@ -468,6 +661,7 @@ impl State {
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
         let mut stored = StoredObject::new(&object, &info.selectable_fields);
         let key = info.storage_key().clone();
+        self.webhooks_changed(&key);
         if !self.stores.contains_key(&*key) {
             self.stores.insert((*key).clone(), Store::default());
         }
@@ -501,6 +695,7 @@ impl State {
         let key = info.storage_key().clone();
         let prev = self.stores.get_mut(&*key)?.remove(&object_key.0, &object_key.1)?;
         self.auth.changed(&key);
+        self.webhooks_changed(&key);
         self.rv += 1;
         let rv = self.rv;
         let mut last = prev.value();

@@ -147,6 +147,20 @@ pub enum ApiError {
     /// 504 Timeout.
     #[error("{0}")]
     Timeout(String),
+    /// A rejection by an admission webhook: the webhook's code (403 when it gave none), its
+    /// reason (`Forbidden` or `InternalError` when it gave none) and details, and the message
+    /// the real server builds around the webhook's.
+    #[error("{message}")]
+    Rejected {
+        /// The HTTP code.
+        code: u16,
+        /// The reason.
+        reason: String,
+        /// The full message.
+        message: String,
+        /// `details`, if any.
+        details: Option<Value>,
+    },
 }
 
 impl ApiError {
@@ -167,11 +181,12 @@ impl ApiError {
             Self::Internal(_) => 500,
             Self::ServiceUnavailable(_) => 503,
             Self::Timeout(_) => 504,
+            Self::Rejected { code, .. } => *code,
         }
     }
 
     /// The machine-readable reason (`NotFound`, `Conflict`, `Invalid`, …).
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> &str {
         match self {
             Self::NotFound { .. } | Self::NoSuchResource => "NotFound",
             Self::AlreadyExists { .. } => "AlreadyExists",
@@ -188,6 +203,7 @@ impl ApiError {
             Self::Internal(_) => "InternalError",
             Self::ServiceUnavailable(_) => "ServiceUnavailable",
             Self::Timeout(_) => "Timeout",
+            Self::Rejected { reason, .. } => reason,
         }
     }
 
@@ -239,6 +255,7 @@ impl ApiError {
                 Some(json!({"retryAfterSeconds": retry_after_seconds}))
             }
             Self::Internal(message) => Some(json!({"causes": [{"message": message}]})),
+            Self::Rejected { details, .. } => details.clone(),
             _ => None,
         };
         if let Some(details) = details {

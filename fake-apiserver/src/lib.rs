@@ -43,6 +43,7 @@
 //! (server-side printing) form the HTTP-facing layer.
 
 mod accept;
+pub mod admission;
 mod auth;
 mod builtin;
 mod clock;
@@ -71,6 +72,7 @@ mod watch;
 
 pub use self::http::{ServeError, ServeHandle, ServeOptions};
 pub use auth::{AccessAttributes, Identity};
+pub use admission::{WebhookCall, WebhookEndpoint};
 pub use clock::{Clock, DEFAULT_BASE_TIME};
 pub use cluster::Cluster;
 pub use discovery::KUBERNETES_VERSION;

@@ -32,6 +32,8 @@
 //! - [`Runner::restart`] and [`Runner::crash`] stop the operator gracefully or abruptly and start it
 //!   again on the same cluster; [`Runner::spawn_operator`] runs more operators (replicas, peers) on
 //!   it, each with an [`OperatorHandle`] to stop, crash and start it.
+//! - Admission handlers are served to the fake in process ([`InProcessWebhookServer`]): with
+//!   `settings.admission.managed` set, the fake calls them on writes, on virtual time.
 //! - Faults come from the fake's plan ([`FaultRule`], [`RandomFaults`]); the [`Timeline`] records what
 //!   happened and is printed when a test fails.
 
@@ -48,6 +50,7 @@ mod rbac;
 mod report;
 mod runner;
 mod timeline;
+mod webhooks;
 
 pub use adapter::DirectApiClient;
 pub use cluster::{TestCluster, TestObject};
@@ -56,3 +59,4 @@ pub use operators::OperatorHandle;
 pub use report::{Report, Runs};
 pub use runner::{Adapter, KopfRunner, OPERATOR_IDENTITY, Runner, SETTLE_LIMIT, WaitTimeout};
 pub use timeline::{Entry, Timeline};
+pub use webhooks::{IN_PROCESS_WEBHOOK_URL, InProcessWebhookServer};

@@ -297,6 +297,9 @@ impl KopfRunner {
         for f in self.settings {
             operator = operator.settings(f);
         }
+        // Admission handlers are served in process: no socket under the paused clock.
+        let webhooks = crate::webhooks::InProcessWebhookServer::new(server.cluster().clone());
+        operator = operator.settings(move |s| s.admission.server = Some(Arc::new(webhooks)));
         if let Err(errors) = operator.check() {
             panic!("the operator is misconfigured: {errors:?}");
         }

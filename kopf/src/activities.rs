@@ -147,6 +147,7 @@ pub(crate) fn context(
         daemon: false,
         children: None,
         settings_slot: settings,
+        admission: None,
     })
 }
 

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) children: Option<Arc<crate::execution::subhandlers::Children>>,
     /// Startup handlers' settings, changeable before the operator starts watching.
     pub(crate) settings_slot: Option<Arc<std::sync::Mutex<Settings>>>,
+    /// Admission handlers' view of the request under review.
+    pub(crate) admission: Option<Arc<crate::engines::admission::Review>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -229,6 +231,7 @@ impl Context {
             daemon: false,
             children: None,
             settings_slot: None,
+            admission: i.admission.clone(),
         })
     }
 
@@ -264,6 +267,58 @@ impl Context {
         children: impl IntoIterator<Item = crate::execution::subhandlers::Subhandler>,
     ) -> Result<(), crate::HandlerError> {
         crate::execution::subhandlers::execute(self, children.into_iter().collect()).await
+    }
+
+    /// For admission handlers: the operation under review (`None` elsewhere).
+    pub fn operation(&self) -> Option<crate::Operation> {
+        self.inner.admission.as_ref().map(|a| a.operation)
+    }
+
+    /// For admission handlers: the subresource under review (`None` for the main body).
+    pub fn subresource(&self) -> Option<&str> {
+        self.inner.admission.as_ref().and_then(|a| a.subresource.as_deref())
+    }
+
+    /// For admission handlers: whether the request is a dry run (nothing will be stored), so
+    /// side effects must be skipped (Kopf's `dryrun`).
+    pub fn dryrun(&self) -> bool {
+        self.inner.admission.as_ref().is_some_and(|a| a.dryrun)
+    }
+
+    /// For admission handlers: who sends the request (`username`, `uid`, `groups`, `extra`, as the
+    /// API server says; `null` elsewhere).
+    pub fn userinfo(&self) -> &Value {
+        static NULL: Value = Value::Null;
+        self.inner.admission.as_ref().map_or(&NULL, |a| &a.userinfo)
+    }
+
+    /// For admission handlers: the HTTP headers of the webhook request (empty elsewhere).
+    pub fn headers(&self) -> &std::collections::BTreeMap<String, String> {
+        static EMPTY: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        self.inner.admission.as_ref().map_or(&EMPTY, |a| &a.headers)
+    }
+
+    /// For admission handlers: the client certificate of the API server, if it sent one (an
+    /// empty object otherwise, as Kopf's `sslpeer`).
+    pub fn sslpeer(&self) -> &Value {
+        static NULL: Value = Value::Null;
+        self.inner.admission.as_ref().map_or(&NULL, |a| &a.sslpeer)
+    }
+
+    /// For admission handlers: adds a warning to the review's answer, which the API server passes
+    /// to the client (kubectl prints them); ignored elsewhere.
+    pub fn add_warning(&self, warning: impl Into<String>) {
+        if let Some(admission) = &self.inner.admission {
+            admission.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(warning.into());
+        }
+    }
+
+    /// For admission handlers: the warnings added so far.
+    pub fn warnings(&self) -> Vec<String> {
+        match &self.inner.admission {
+            Some(a) => a.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
+            None => Vec::new(),
+        }
     }
 
     pub(crate) fn is_daemon(&self) -> bool {

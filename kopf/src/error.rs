@@ -8,6 +8,9 @@ use std::time::Duration;
 ///
 /// - [`HandlerError::Temporary`]: retried after its delay (Kopf's `TemporaryError`, 60 s by default).
 /// - [`HandlerError::Permanent`]: the handler fails for good; the others continue.
+/// - [`HandlerError::Admission`]: an admission handler rejects the request under review, with a
+///   message and an HTTP code for the API server's answer (Kopf's `AdmissionError`); elsewhere it
+///   fails the handler for good, like a permanent error.
 /// - [`HandlerError::Other`]: any other error (`?` on `kube::Error`, `serde_json::Error`, …), handled
 ///   as the handler's [`ErrorsMode`] says (retried after the backoff by default).
 ///
@@ -35,6 +38,13 @@ pub enum HandlerError {
         /// Why.
         message: String,
     },
+    /// Reject the admission request under review (fail for good outside admission handlers).
+    Admission {
+        /// Why; the API server prefixes it with the webhook's name.
+        message: String,
+        /// The HTTP code of the rejection (Kopf's default: 500).
+        code: u16,
+    },
     /// Any other error.
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -48,6 +58,26 @@ impl HandlerError {
     /// A permanent error.
     pub fn permanent(message: impl Into<String>) -> Self {
         Self::Permanent { message: message.into() }
+    }
+
+    /// An admission rejection with Kopf's default code, 500 (see [`HandlerError::with_code`]).
+    ///
+    /// ```
+    /// use kopf::HandlerError;
+    /// let rejected = HandlerError::admission("spec.field must not be empty").with_code(400);
+    /// assert!(matches!(rejected, HandlerError::Admission { code: 400, .. }));
+    /// ```
+    pub fn admission(message: impl Into<String>) -> Self {
+        Self::Admission { message: message.into(), code: 500 }
+    }
+
+    /// Sets the HTTP code of an admission rejection (other errors are returned unchanged).
+    #[must_use]
+    pub fn with_code(self, code: u16) -> Self {
+        match self {
+            Self::Admission { message, .. } => Self::Admission { message, code },
+            other => other,
+        }
     }
 
     /// Sets the retry delay of a temporary error (other errors are returned unchanged).
@@ -72,7 +102,9 @@ impl HandlerError {
     /// The message stored in the progress record.
     pub fn message(&self) -> String {
         match self {
-            Self::Temporary { message, .. } | Self::Permanent { message } => message.clone(),
+            Self::Temporary { message, .. }
+            | Self::Permanent { message }
+            | Self::Admission { message, .. } => message.clone(),
             Self::Other(e) => e.to_string(),
         }
     }

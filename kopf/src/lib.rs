@@ -61,6 +61,8 @@ mod reactor;
 mod registry;
 mod settings;
 mod structs;
+#[cfg(feature = "webhooks")]
+mod webhooks;
 
 pub use activities::{Connect, ConnectionInfo};
 pub use causation::Reason;
@@ -71,6 +73,9 @@ pub use client::{
     Result as ApiResult, Selectors, Typed,
 };
 pub use context::Context;
+pub use engines::admission::{
+    AdmissionServer, Operation, ServingWebhook, WebhookError, WebhookFn, WebhookRequest,
+};
 pub use engines::indexing::Index;
 pub use engines::stopping::{StopReason, Stopped};
 pub use error::{ErrorsMode, HandlerError, OperatorError, RegistrationError};
@@ -91,12 +96,14 @@ pub use rbac::{Permission, Rbac, RbacOptions, declared_resources, rbac};
 pub use reactor::running::{Namespaces, RunOptions, RunningOperator};
 pub use registry::{MetaFilter, MetaPredicate, ValueFilter, ValuePredicate, WhenArgs};
 pub use settings::{
-    BackgroundSettings, ExecutionSettings, Level, LivenessSettings, NetworkingSettings, PeeringSettings,
-    PersistenceSettings, PostingSettings, QueueingSettings, Settings, WatchingSettings,
+    AdmissionSettings, BackgroundSettings, ExecutionSettings, Level, LivenessSettings, NetworkingSettings,
+    PeeringSettings, PersistenceSettings, PostingSettings, QueueingSettings, Settings, WatchingSettings,
 };
 pub use structs::diff::{Diff, DiffItem, DiffOp, diff};
 pub use structs::patch::Patch;
 pub use structs::references::{Resource, ResourceSelector, SelectorKey, SelectorMapping};
+#[cfg(feature = "webhooks")]
+pub use webhooks::WebhookServer;
 pub use structs::sharding::{SHARD_COUNT_VAR, SHARD_INDEX_VAR, Shard, ShardError, ShardField, shard_hash};
 
 /// Guides, with every code block compiled as a doc test.

@@ -15,11 +15,12 @@ use serde_json::Value;
 
 use crate::activities::ActivityKind;
 use crate::context::Context;
+use crate::engines::admission::Operation;
 use crate::error::{ErrorsMode, HandlerError, RegistrationError};
 use crate::memo::Memo;
 use crate::registry::{
     Changing, DaemonSpec, DecodeCache, Filters, Handler, Invoker, Kind, MetaFilter, Options, Registry,
-    TimerSpec, ValueFilter, WhenArgs,
+    TimerSpec, ValueFilter, WebhookKind, WebhookSpec, WhenArgs,
 };
 use crate::settings::Settings;
 use crate::structs::ids::HandlerId;
@@ -420,6 +421,122 @@ impl Operator {
         /// ```
         index, Kind::Indexing
     );
+
+    handler_method!(
+        /// Registers a validating admission handler (`@kopf.on.validate`): the operator's webhook
+        /// server calls it before the API server stores a change (see
+        /// [`crate::AdmissionSettings`]); an error rejects the change — with its message, and the
+        /// code of [`HandlerError::admission`]. The context has the request's
+        /// [`Context::operation`], [`Context::old`]/[`Context::new`] objects, [`Context::dryrun`],
+        /// [`Context::userinfo`], and takes warnings ([`Context::add_warning`]). Options:
+        /// [`Operator::operations`], [`Operator::subresource`], [`Operator::persistent`],
+        /// [`Operator::side_effects`], [`Operator::ignore_failures`] and the filters; errors are
+        /// never retried.
+        ///
+        /// ```
+        /// use std::sync::Arc;
+        /// use kopf::{Body, Context, HandlerError, Operation, Operator};
+        /// let operator = Operator::new()
+        ///     .on_validate(|obj: Arc<Body>, _ctx: Context| async move {
+        ///         if obj["spec"]["field"].as_str().unwrap_or_default().is_empty() {
+        ///             return Err(HandlerError::admission("spec.field must not be empty").with_code(400));
+        ///         }
+        ///         Ok(())
+        ///     })
+        ///     .resource("kopfexamples.kopf.dev")
+        ///     .operations([Operation::Create, Operation::Update]);
+        /// assert!(operator.check().is_ok());
+        /// ```
+        on_validate, Kind::Webhook(WebhookSpec::new(WebhookKind::Validating))
+    );
+    handler_method!(
+        /// Registers a mutating admission handler (`@kopf.on.mutate`): what it puts into
+        /// [`Context::patch`] is answered to the API server as a JSON patch, applied before the
+        /// object is validated and stored. Mutating handlers are not called for deletions unless
+        /// registered for `DELETE` alone. See [`Operator::on_validate`] for the rest.
+        ///
+        /// ```
+        /// use std::sync::Arc;
+        /// use kopf::{Body, Context, HandlerError, Operator};
+        /// use serde_json::json;
+        /// let operator = Operator::new()
+        ///     .on_mutate(|_obj: Arc<Body>, ctx: Context| async move {
+        ///         ctx.patch().merge(json!({"metadata": {"labels": {"mutated": "yes"}}}));
+        ///         Ok::<_, HandlerError>(())
+        ///     })
+        ///     .resource("kopfexamples.kopf.dev");
+        /// assert!(operator.check().is_ok());
+        /// ```
+        on_mutate, Kind::Webhook(WebhookSpec::new(WebhookKind::Mutating))
+    );
+
+    #[track_caller]
+    fn webhook_option(self, option: &'static str, f: impl FnOnce(&mut Handler) + Send + 'static) -> Self {
+        let location = Location::caller().to_string();
+        self.modify(option, move |h, _| match h.kind {
+            Kind::Webhook(_) => {
+                f(h);
+                Ok(())
+            }
+            other => Err(RegistrationError::NotApplicable { option, kind: other.name(), location }),
+        })
+    }
+
+    /// The operations an admission handler is for (Kopf's `operations=`; default: all).
+    #[track_caller]
+    pub fn operations(self, operations: impl IntoIterator<Item = Operation>) -> Self {
+        let operations: Vec<Operation> = operations.into_iter().collect();
+        self.webhook_option("operations", move |h| {
+            if let Kind::Webhook(spec) = &mut h.kind {
+                for op in operations {
+                    spec.operations.insert(op);
+                }
+            }
+        })
+    }
+
+    /// The subresource an admission handler is for (`status`, `scale`, …; `*` for any); without
+    /// it, only the main body (Kopf's `subresource=`).
+    #[track_caller]
+    pub fn subresource(self, subresource: &str) -> Self {
+        let subresource = subresource.to_owned();
+        self.webhook_option("subresource", move |h| h.filters.subresource = Some(subresource))
+    }
+
+    /// Keeps the admission handler's webhook in the managed configuration when the operator
+    /// exits (Kopf's `persistent=True`): the API server keeps calling it, and with
+    /// [`Operator::ignore_failures`] unset, rejects changes while the operator is away.
+    #[track_caller]
+    pub fn persistent(self) -> Self {
+        self.webhook_option("persistent", |h| {
+            if let Kind::Webhook(spec) = &mut h.kind {
+                spec.persistent = true;
+            }
+        })
+    }
+
+    /// Declares that the admission handler has side effects, which it skips on dry runs
+    /// ([`Context::dryrun`]); the webhook gets `sideEffects: NoneOnDryRun` instead of `None`
+    /// (Kopf's `side_effects=True`).
+    #[track_caller]
+    pub fn side_effects(self) -> Self {
+        self.webhook_option("side_effects", |h| {
+            if let Kind::Webhook(spec) = &mut h.kind {
+                spec.side_effects = true;
+            }
+        })
+    }
+
+    /// Lets the API server admit changes when the webhook cannot be called (`failurePolicy:
+    /// Ignore` instead of `Fail`; Kopf's `ignore_failures=True`).
+    #[track_caller]
+    pub fn ignore_failures(self) -> Self {
+        self.webhook_option("ignore_failures", |h| {
+            if let Kind::Webhook(spec) = &mut h.kind {
+                spec.ignore_failures = true;
+            }
+        })
+    }
 
     /// Registers a field handler (`@kopf.on.field`): runs when the field's value changes (also on
     /// creation when the field is present). Its id gets the `/<field>` suffix.
@@ -890,6 +1007,22 @@ impl Operator {
                     reason: "a timer interval must be positive".into(),
                     location: h.location.clone(),
                 });
+            }
+            if matches!(h.kind, Kind::Webhook(_)) {
+                let o = &h.options;
+                let given = [
+                    ("retries", o.retries.is_some()),
+                    ("timeout", o.timeout.is_some()),
+                    ("backoff", o.backoff.is_some()),
+                    ("errors", o.errors.is_some()),
+                ];
+                for (option, _) in given.into_iter().filter(|(_, set)| *set) {
+                    errors.push(RegistrationError::NotApplicable {
+                        option,
+                        kind: h.kind.name(),
+                        location: h.location.clone(),
+                    });
+                }
             }
             let key = (id, selector.to_string(), h.kind.name(), h.location.clone());
             if let Some(first) = seen.iter().find(|s| s.0 == key.0 && s.1 == key.1 && s.2 == key.2) {

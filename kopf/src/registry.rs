@@ -94,6 +94,39 @@ pub(crate) struct DaemonSpec {
     pub(crate) cancellation_polling: Option<Duration>,
 }
 
+/// Which admission webhook a handler serves (Kopf's `WebhookType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum WebhookKind {
+    Validating,
+    Mutating,
+}
+
+/// What an admission handler serves (Kopf's `on.validate`/`on.mutate` options but the filters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WebhookSpec {
+    pub(crate) reason: WebhookKind,
+    /// The operations it is for; empty means all (`['*']` in the configuration).
+    pub(crate) operations: crate::engines::admission::Operations,
+    /// Kept in the managed configuration when the operator exits.
+    pub(crate) persistent: bool,
+    /// The handler has side effects, skipped on dry runs (`sideEffects: NoneOnDryRun`).
+    pub(crate) side_effects: bool,
+    /// The API server admits the object if the webhook cannot be reached (`failurePolicy: Ignore`).
+    pub(crate) ignore_failures: bool,
+}
+
+impl WebhookSpec {
+    pub(crate) fn new(reason: WebhookKind) -> Self {
+        Self {
+            reason,
+            operations: crate::engines::admission::Operations::default(),
+            persistent: false,
+            side_effects: false,
+            ignore_failures: false,
+        }
+    }
+}
+
 /// The kind of a handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -103,6 +136,7 @@ pub(crate) enum Kind {
     Daemon(DaemonSpec),
     Indexing,
     Activity(crate::activities::ActivityKind),
+    Webhook(WebhookSpec),
 }
 
 impl Kind {
@@ -121,6 +155,8 @@ impl Kind {
             Self::Activity(crate::activities::ActivityKind::Cleanup) => "cleanup",
             Self::Activity(crate::activities::ActivityKind::Login) => "login",
             Self::Activity(crate::activities::ActivityKind::Probe) => "probe",
+            Self::Webhook(WebhookSpec { reason: WebhookKind::Validating, .. }) => "validate",
+            Self::Webhook(WebhookSpec { reason: WebhookKind::Mutating, .. }) => "mutate",
         }
     }
 }
@@ -229,6 +265,8 @@ pub(crate) struct Filters {
     pub(crate) value: Option<ValueFilter>,
     pub(crate) old: Option<ValueFilter>,
     pub(crate) new: Option<ValueFilter>,
+    /// Admission handlers: the subresource served (`None`: the main body; `"*"`: any).
+    pub(crate) subresource: Option<String>,
 }
 
 /// Retry and error options of a handler.
@@ -424,15 +462,34 @@ impl Registry {
         self.handlers.iter().filter(|h| h.kind == Kind::Indexing).map(|h| h.id.as_str().to_owned()).collect()
     }
 
-    /// The distinct selectors, in registration order.
+    /// The distinct selectors of the watched resources, in registration order (admission
+    /// handlers need no watching: their resources come from [`Registry::webhook_selectors`]).
     pub(crate) fn selectors(&self) -> Vec<ResourceSelector> {
         let mut out: Vec<ResourceSelector> = Vec::new();
-        for selector in self.handlers.iter().filter_map(|h| h.selector.clone()) {
+        let watched = self.handlers.iter().filter(|h| !matches!(h.kind, Kind::Webhook(_)));
+        for selector in watched.filter_map(|h| h.selector.clone()) {
             if !out.contains(&selector) {
                 out.push(selector);
             }
         }
         out
+    }
+
+    /// The distinct selectors of the admission handlers, in registration order.
+    pub(crate) fn webhook_selectors(&self) -> Vec<ResourceSelector> {
+        let mut out: Vec<ResourceSelector> = Vec::new();
+        let webhooks = self.handlers.iter().filter(|h| matches!(h.kind, Kind::Webhook(_)));
+        for selector in webhooks.filter_map(|h| h.selector.clone()) {
+            if !out.contains(&selector) {
+                out.push(selector);
+            }
+        }
+        out
+    }
+
+    /// The admission handlers, in registration order.
+    pub(crate) fn webhooks(&self) -> Vec<Arc<Handler>> {
+        self.handlers.iter().filter(|h| matches!(h.kind, Kind::Webhook(_))).cloned().map(Arc::new).collect()
     }
 
     /// The handlers of a served resource.
@@ -447,7 +504,7 @@ impl Registry {
                 Kind::Watching => out.watching.push(handler),
                 Kind::Timer(_) | Kind::Daemon(_) => out.spawning.push(handler),
                 Kind::Indexing => out.indexing.push(handler),
-                Kind::Activity(_) => {}
+                Kind::Activity(_) | Kind::Webhook(_) => {}
             }
         }
         out

@@ -29,6 +29,8 @@ pub struct Settings {
     pub peering: PeeringSettings,
     /// The liveness endpoint with the probes' results and the metrics.
     pub liveness: LivenessSettings,
+    /// Admission webhooks.
+    pub admission: AdmissionSettings,
 }
 
 /// `settings.liveness` (Kopf's `--liveness` / `run(liveness_endpoint=...)`).
@@ -37,6 +39,26 @@ pub struct LivenessSettings {
     /// `http://host:port/path`: `GET path` answers the probe handlers' results as JSON (run at
     /// most every 10 s), `GET /metrics` the metrics in Prometheus' text format (default: none).
     pub endpoint: Option<String>,
+}
+
+/// `settings.admission`: where admission handlers are served, and whether the operator manages
+/// the webhook configurations.
+///
+/// ```
+/// let operator = kopf::Operator::new().settings(|s| {
+///     s.admission.server = Some(std::sync::Arc::new(kopf::WebhookServer::new().port(9443)));
+///     s.admission.managed = Some("auto.kopf.dev".into());
+/// });
+/// # let _ = operator;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct AdmissionSettings {
+    /// The webhook server or tunnel (required when there are admission handlers).
+    pub server: Option<std::sync::Arc<dyn crate::engines::admission::AdmissionServer>>,
+    /// The name of the `ValidatingWebhookConfiguration` and `MutatingWebhookConfiguration` the
+    /// operator creates and keeps up to date (Kopf's convention: `auto.kopf.dev`); `None`: the
+    /// configurations are the user's business.
+    pub managed: Option<String>,
 }
 
 /// The severity of a log message or Kubernetes Event (Kopf's levels).

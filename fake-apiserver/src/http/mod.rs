@@ -183,6 +183,8 @@ pub async fn serve(server: &FakeApiServer, options: ServeOptions) -> Result<Serv
     let certificates = options.tls.then(|| tls::Certificates::generate(options.bind)).transpose()?;
     let acceptor = certificates.as_ref().map(tls::Certificates::acceptor).transpose()?;
     let url = base_url(local_addr, options.tls);
+    // A served cluster calls admission webhooks over the network, as a real one does.
+    server.cluster().set_webhook_network(true);
     let stop = CancellationToken::new();
     let front = Arc::new(Front {
         service: server.service(),

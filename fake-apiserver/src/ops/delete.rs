@@ -53,6 +53,9 @@ impl State {
     pub(crate) fn delete(&mut self, info: &Arc<ResourceInfo>, req: &Request) -> Result<Response> {
         let key = object_key(req);
         let params = self.delete_params(req)?;
+        if let Some(current) = self.current(info.storage_key(), &key) {
+            self.admit_delete(info, req, &current, &params)?;
+        }
         match self.delete_object(info, &key, &params)? {
             Deleted::Pending(object) => Ok(Response::Object(object)),
             // Pods and custom resources answer with the deleted object, the rest with a Status.

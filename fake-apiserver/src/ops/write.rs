@@ -139,6 +139,17 @@ impl State {
             crds::validate(&object)
                 .map_err(|causes| ApiError::invalid(&info.kind, &info.group, &name, causes))?;
         }
+        self.commit_created(info, req, object)
+    }
+
+    /// Stores a created object that passed admission (the last step of a create).
+    pub(super) fn finish_created(
+        &mut self,
+        info: &Arc<ResourceInfo>,
+        req: &Request,
+        object: Value,
+    ) -> Result<Arc<StoredObject>> {
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
         let key = (req.namespace.clone().unwrap_or_default(), name.clone());
         if self.current(info.storage_key(), &key).is_some() {
             return Err(ApiError::AlreadyExists { resource: info.group_resource(), name });
@@ -346,8 +357,27 @@ impl State {
             }
         }
         validate_custom(info, &result, &name)?;
+        let scale = matches!(ownership, Ownership::Update("scale"));
         let managed =
             self.record_ownership(info, req, old, &result, ownership, requested_managed, stored_managed, sub);
+        if !scale {
+            return self.commit_updated(info, current, old, result, managed, sub, req);
+        }
+        self.finish_updated(info, current, old, result, managed, req)
+    }
+
+    /// Stores a changed object that passed admission (the last step of an update or patch): a
+    /// no-op stores nothing; an object being deleted whose last finalizer went is removed.
+    pub(super) fn finish_updated(
+        &mut self,
+        info: &Arc<ResourceInfo>,
+        current: &Arc<StoredObject>,
+        old: &Value,
+        mut result: Value,
+        managed: super::apply::Recorded,
+        req: &Request,
+    ) -> Result<Arc<StoredObject>> {
+        let name = current.name().to_owned();
         if result == *old && managed.changed.is_none() {
             return Ok(current.clone());
         }
@@ -467,7 +497,7 @@ impl State {
     }
 
     /// Validates object metadata with the resource's name rule.
-    fn validate_meta(&self, info: &ResourceInfo, object: &Value, name: &str) -> Result<()> {
+    pub(super) fn validate_meta(&self, info: &ResourceInfo, object: &Value, name: &str) -> Result<()> {
         let rule = name_rule(info);
         let causes = validation::validate_object_meta(&object["metadata"], rule, info.namespaced);
         if causes.is_empty() {
@@ -500,7 +530,7 @@ impl State {
 
 /// The name rule of a resource: DNS-1123 labels for namespaces and services, path segments for the
 /// RBAC kinds (so `system:*` names work), DNS-1123 subdomains for the rest.
-fn name_rule(info: &ResourceInfo) -> NameRule {
+pub(super) fn name_rule(info: &ResourceInfo) -> NameRule {
     match (info.group.as_str(), info.plural.as_str()) {
         ("", "namespaces") => NameRule::Dns1123Label,
         ("", "services") => NameRule::Dns1035Label,
@@ -517,7 +547,7 @@ pub(crate) fn is_crd(info: &ResourceInfo) -> bool {
     info.group == "apiextensions.k8s.io" && info.plural == "customresourcedefinitions"
 }
 
-fn cause(reason: &str, field: &str, message: &str) -> StatusCause {
+pub(super) fn cause(reason: &str, field: &str, message: &str) -> StatusCause {
     StatusCause { reason: reason.to_owned(), message: message.to_owned(), field: field.to_owned() }
 }
 
@@ -616,7 +646,7 @@ pub(crate) fn check_type(info: &ResourceInfo, object: &mut Value) -> Result<()> 
 
 /// Status on create: custom resources with a status subresource drop it; built-ins get their
 /// strategy's initial status.
-fn prepare_status_on_create(info: &ResourceInfo, object: &mut Value) {
+pub(super) fn prepare_status_on_create(info: &ResourceInfo, object: &mut Value) {
     if !info.status {
         return;
     }
@@ -645,7 +675,7 @@ fn prepare_status_on_create(info: &ResourceInfo, object: &mut Value) {
 }
 
 /// Whether anything outside `metadata` (and outside `status` when it is a subresource) changed.
-fn spec_changed(info: &ResourceInfo, old: &Value, new: &Value) -> bool {
+pub(super) fn spec_changed(info: &ResourceInfo, old: &Value, new: &Value) -> bool {
     let status_split = info.status || !info.is_custom();
     let counted = |(key, _): &(&String, &Value)| match key.as_str() {
         "metadata" => false,
@@ -658,7 +688,7 @@ fn spec_changed(info: &ResourceInfo, old: &Value, new: &Value) -> bool {
     }
 }
 
-fn set_or_remove(object: &mut Value, field: &str, value: Option<Value>) {
+pub(super) fn set_or_remove(object: &mut Value, field: &str, value: Option<Value>) {
     if !object.is_object() {
         *object = json!({});
     }
@@ -688,7 +718,7 @@ pub(crate) fn set_path(object: &mut Value, path: &str, value: Value) {
 
 /// `ObjectMeta` is a Go struct with `omitempty` fields: empty lists, maps and strings vanish when
 /// the real server stores an object, so they vanish here too.
-fn normalize_metadata(object: &mut Value) {
+pub(super) fn normalize_metadata(object: &mut Value) {
     let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
     };

@@ -5,6 +5,7 @@ mod common;
 mod external;
 mod raw;
 
+mod admission;
 mod apply;
 mod binary;
 mod crds;

@@ -2,6 +2,7 @@
 //! object by `spawning`), their stop flags, and the bridge that runs blocking daemons on the
 //! operator's clock.
 
+pub(crate) mod admission;
 pub(crate) mod bridge;
 pub(crate) mod daemons;
 pub(crate) mod indexing;

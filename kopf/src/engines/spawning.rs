@@ -228,6 +228,7 @@ impl Shared {
             daemon: matches!(self.handler.kind, Kind::Daemon(_)),
             children: None,
             settings_slot: None,
+            admission: None,
         })
     }
 

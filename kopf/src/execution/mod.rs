@@ -157,7 +157,7 @@ async fn execute_once(
             logger.log(Level::Info, format!("Handler '{id}' succeeded."));
             return Outcome { final_: true, result, error: None, delay: None };
         }
-        Err(HandlerError::Permanent { message }) => {
+        Err(HandlerError::Permanent { message } | HandlerError::Admission { message, .. }) => {
             logger.log(Level::Error, format!("Handler '{id}' failed permanently: {message}"));
             return Outcome { final_: true, result: None, error: Some(message), delay: None };
         }

@@ -96,6 +96,7 @@ fn context(
         daemon: false,
         children: part.children,
         settings_slot: None,
+        admission: None,
     })
 }
 

@@ -12,6 +12,7 @@ use super::queueing::Dispatcher;
 use super::watching::watch_resource;
 use crate::activities::{ActivityKind, LoginClient, Probes};
 use crate::client::{self, ApiClient};
+use crate::engines::admission::Admission;
 use crate::engines::indexing::Indexes;
 use crate::engines::peering::{self, Supervisor};
 use crate::engines::probing::Health;
@@ -298,6 +299,16 @@ impl Operator {
             // Peering before any watching: its toggles hold the watch streams until the peers are
             // known.
             let peering = Supervisor::start(&rt, &resources, served.clone(), &identity);
+            // Admission: the webhook server and the managed configurations, before watching.
+            let webhook_resources = resolve(&registry.webhook_selectors(), &resources);
+            let admission = match Admission::start(&rt, &memo, registry.webhooks(), webhook_resources).await {
+                Ok(admission) => admission,
+                Err(e) => {
+                    ready_tx.send_replace(true);
+                    poster_task.abort();
+                    return Err(OperatorError::Startup(e));
+                }
+            };
             let mut plan = Vec::new();
             for resource in resolve(&registry.selectors(), &resources) {
                 let handlers = registry.for_resource(&resource);
@@ -338,6 +349,9 @@ impl Operator {
             // The handlers are done: leave the peering (the keep-alives remove our records).
             if let Some(peering) = peering {
                 peering.stop(&rt).await;
+            }
+            if let Some(admission) = admission {
+                admission.stop(&rt).await;
             }
             let cleanups = registry.activities(ActivityKind::Cleanup);
             if let Err(e) = crate::activities::run_all(&rt, &memo, &cleanups, None).await {

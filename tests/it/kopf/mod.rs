@@ -1,6 +1,7 @@
 //! kopf's behaviour, scenario by scenario, on KopfRunner (reference/kopf.md is the specification).
 
 mod activities;
+mod admission;
 mod compat;
 mod contract;
 mod daemons;
