@@ -71,8 +71,8 @@ mod validation;
 mod watch;
 
 pub use self::http::{ServeError, ServeHandle, ServeOptions};
-pub use auth::{AccessAttributes, Identity};
 pub use admission::{WebhookCall, WebhookEndpoint};
+pub use auth::{AccessAttributes, Identity};
 pub use clock::{Clock, DEFAULT_BASE_TIME};
 pub use cluster::Cluster;
 pub use discovery::KUBERNETES_VERSION;

@@ -102,9 +102,9 @@ pub use settings::{
 pub use structs::diff::{Diff, DiffItem, DiffOp, diff};
 pub use structs::patch::Patch;
 pub use structs::references::{Resource, ResourceSelector, SelectorKey, SelectorMapping};
+pub use structs::sharding::{SHARD_COUNT_VAR, SHARD_INDEX_VAR, Shard, ShardError, ShardField, shard_hash};
 #[cfg(feature = "webhooks")]
 pub use webhooks::WebhookServer;
-pub use structs::sharding::{SHARD_COUNT_VAR, SHARD_INDEX_VAR, Shard, ShardError, ShardField, shard_hash};
 
 /// Guides, with every code block compiled as a doc test.
 pub mod guides {

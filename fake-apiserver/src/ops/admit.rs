@@ -207,8 +207,15 @@ impl State {
         params: &Params,
     ) -> Result<()> {
         if self.admitting
-            && let Some(review) =
-                self.admission_review(info, req, "DELETE", current.name(), None, Some(current.value()), params)
+            && let Some(review) = self.admission_review(
+                info,
+                req,
+                "DELETE",
+                current.name(),
+                None,
+                Some(current.value()),
+                params,
+            )
         {
             return self.set_aside(review, Commit::Delete).map(|_| ());
         }
