@@ -837,6 +837,7 @@ mod tests {
             observer: None,
             blocking: None,
             indexes: crate::engines::indexing::Indexes::new(Vec::<String>::new()),
+            paused: crate::primitives::toggles::ToggleSet::default(),
         };
         let handlers = registry.webhooks();
         (Processor { rt, memo, handlers, resources: vec![resource()] }, task)
