@@ -411,6 +411,8 @@ async fn run_handler(
 ) -> Option<Failure> {
     let id = handler.id.as_str().to_owned();
     let logger = ctx.clone();
+    let resource = ctx.resource().name();
+    let started = tokio::time::Instant::now();
     let result = {
         let _running = rt.activity.guard(crate::primitives::activity::Counter::RunningHandlers);
         let future = (handler.invoker)(body, decoded, ctx);
@@ -419,6 +421,8 @@ async fn run_handler(
             Err(payload) => Err(HandlerError::Other(crate::operator::panic_message(payload).into())),
         }
     };
+    let label = if result.is_ok() { "success" } else { "permanent" };
+    rt.metrics.handler_run(&id, &resource, label, started.elapsed());
     let (rank, code) = match &result {
         Ok(_) => {
             logger.log(Level::Info, format!("Handler '{id}' succeeded."));
@@ -838,6 +842,7 @@ mod tests {
             blocking: None,
             indexes: crate::engines::indexing::Indexes::new(Vec::<String>::new()),
             paused: crate::primitives::toggles::ToggleSet::default(),
+            metrics: crate::primitives::metrics::Metrics::default(),
         };
         let handlers = registry.webhooks();
         (Processor { rt, memo, handlers, resources: vec![resource()] }, task)
