@@ -4,6 +4,10 @@
 //!   throughput (core and through `kube::Client`), watch fan-out and memory.
 //! - `cargo run --release -p kopf-bench --bin kopf-sharding-bench` — four replicas sharing the
 //!   objects by sharded list and watch against four that each receive everything, and one alone.
+//! - `bench/run.sh` — kopf-rs, Python Kopf and a bare kube-runtime controller side by side on
+//!   `fake-apiserver serve` ([`compare`], bin `bench-compare`).
+
+pub mod compare;
 
 use std::time::Duration;
 

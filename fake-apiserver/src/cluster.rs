@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::error::{ApiError, Result};
 use crate::faults::{Fault, FaultPlan};
 use crate::journal::{Delivery, Journal, Operation};
+use crate::metrics::{RequestCounts, RequestKey};
 use crate::request::{Request, Response, Verb};
 use crate::resources::{Registry, ResourceInfo, StorageKey};
 use crate::store::Store;
@@ -56,6 +57,8 @@ pub(crate) struct State {
     pub(crate) rng: fastrand::Rng,
     pub(crate) faults: FaultPlan,
     pub(crate) journal: Journal,
+    /// Request counters (`/metrics`), kept whether the journal is on or off.
+    pub(crate) requests: RequestCounts,
     pub(crate) watches: BTreeMap<u64, WatchInfo>,
     pub(crate) next_watch_id: u64,
     /// Wakes every watch when the revision moves.
@@ -125,6 +128,7 @@ impl Cluster {
             rng: fastrand::Rng::with_seed(config.seed),
             faults: FaultPlan::default(),
             journal: Journal::new(config.journal),
+            requests: RequestCounts::default(),
             watches: BTreeMap::new(),
             next_watch_id: 0,
             notify,
@@ -209,6 +213,11 @@ impl Cluster {
             (Ok(()), None, None) => state.execute(&self.shared, &mut req, decision.watch),
         };
         let fault = (!decision.labels.is_empty()).then(|| decision.labels.join(", "));
+        let code = match &result {
+            Ok(response) => response.code(req.verb),
+            Err(e) => e.code(),
+        };
+        state.requests.record(&req, code);
         state.journal_request(&req, &result, fault);
         warnings.append(&mut state.warnings);
         state.run_controllers();
@@ -464,6 +473,12 @@ impl Cluster {
             request.at = state.clock.elapsed();
             state.journal.http(request);
         }
+    }
+
+    /// The request counters so far: how many requests each client made, by verb, resource,
+    /// subresource and status code (what `/metrics` serves; see [`RequestKey`]).
+    pub fn request_counts(&self) -> Vec<(RequestKey, u64)> {
+        self.shared.lock().requests.snapshot()
     }
 
     /// Forgets the journal's records so far.

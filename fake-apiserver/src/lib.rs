@@ -55,6 +55,7 @@ mod faults;
 pub mod http;
 mod journal;
 pub mod live;
+mod metrics;
 mod openapi;
 mod ops;
 mod patching;
@@ -79,6 +80,7 @@ pub use discovery::KUBERNETES_VERSION;
 pub use error::{ApiError, GroupResource, Result, StatusCause};
 pub use faults::{Fault, FaultPlan, FaultRule, RandomFaults};
 pub use journal::{Delivery, HttpRequest, Journal, Operation, Record};
+pub use metrics::RequestKey;
 pub use request::{FieldValidation, ListResult, Params, PatchType, Preconditions, Request, Response, Verb};
 pub use resources::{Origin, ResourceInfo, ScaleSpec, StorageKey, version_priority};
 pub use selectors::shards::{

@@ -13,6 +13,8 @@ pub(crate) enum Route {
     Version,
     /// `/healthz`, `/livez`, `/readyz` (and their sub-checks).
     Health,
+    /// `/metrics`: the request counters.
+    Metrics,
     /// `/api`
     CoreVersions,
     /// `/apis`
@@ -44,6 +46,7 @@ pub(crate) fn route(path: &str) -> Option<Route> {
     match segments.as_slice() {
         ["version"] => Some(Route::Version),
         ["healthz" | "livez" | "readyz", ..] => Some(Route::Health),
+        ["metrics"] => Some(Route::Metrics),
         ["openapi", "v2"] => Some(Route::OpenApi(crate::openapi::Document::V2)),
         ["openapi", "v3"] => Some(Route::OpenApi(crate::openapi::Document::V3Index)),
         ["openapi", "v3", rest @ ..] => Some(Route::OpenApi(crate::openapi::Document::V3(rest.join("/")))),

@@ -126,6 +126,7 @@ where
     let discovery_doc = match &route {
         Route::Version => Some(discovery::version()),
         Route::Health => return plain(StatusCode::OK, "ok"),
+        Route::Metrics => return metrics(&cluster),
         Route::CoreVersions => Some(discovery::core_versions()),
         Route::Groups => Some(cluster.with_registry(discovery::groups)),
         Route::Group(g) => cluster.with_registry(|r| discovery::group(r, g)),
@@ -418,6 +419,16 @@ fn plain(code: StatusCode, text: &'static str) -> http::Response<Body> {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// The request counters in Prometheus' text format.
+fn metrics(cluster: &Cluster) -> http::Response<Body> {
+    let text = crate::metrics::render(&cluster.request_counts());
+    let mut response = http::Response::new(Full::new(Bytes::from(text)).boxed_unsync());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
 }
 

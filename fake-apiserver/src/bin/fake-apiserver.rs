@@ -20,7 +20,8 @@
 //!
 //! The first line of stdout is the base URL (scripts read it to learn the port). The server runs on
 //! the real clock until SIGINT or SIGTERM, then stops gracefully and, with `--journal`, writes the
-//! journal as JSON lines.
+//! journal as JSON lines (its last 100,000 records). `/metrics` serves request counters by client,
+//! verb, resource and code, journal or not.
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -137,6 +138,9 @@ fn parse_gates(text: &str) -> Result<Gates, String> {
     Ok(gates)
 }
 
+/// How many journal records `--journal` keeps (the oldest are dropped beyond).
+const JOURNAL_RECORDS: usize = 100_000;
+
 /// Why `serve` stopped with a failure.
 #[derive(Debug, thiserror::Error)]
 enum RunError {
@@ -195,7 +199,10 @@ fn main() -> ExitCode {
 async fn run(args: Serve) -> Result<(), RunError> {
     use tokio::signal::unix::{SignalKind, signal};
     // The real clock: timestamps start now, not at the deterministic default base time.
-    let mut builder = FakeApiServer::builder().seed(args.seed).base_time(jiff::Timestamp::now());
+    // Without `--journal` nothing reads the journal: keep none (no memory, no time spent on it).
+    let journal = if args.journal.is_some() { JOURNAL_RECORDS } else { 0 };
+    let mut builder =
+        FakeApiServer::builder().seed(args.seed).base_time(jiff::Timestamp::now()).journal(journal);
     if let Some(enabled) = args.feature_gates.as_ref().and_then(|g| g.sharded_list_and_watch) {
         builder = builder.sharded_list_and_watch(enabled);
     }
