@@ -223,7 +223,7 @@ pub fn markdown(runs: &[Run], machine: &Machine, context: &Context) -> String {
             phase_cell(r, r.phase(PhaseKind::Create))
         });
         row(&mut out, "first object handled after start", &|r| {
-            r.first_handled.map_or_else(|| "–".to_owned(), |s| format!("{:.3} s", s))
+            r.first_handled.map_or_else(|| "–".to_owned(), |s| format!("{s:.3} s"))
         });
         row(&mut out, "update: each object changed once", &|r| phase_cell(r, r.phase(PhaseKind::Update)));
         row(&mut out, "delete: all objects deleted", &|r| phase_cell(r, r.phase(PhaseKind::Delete)));
