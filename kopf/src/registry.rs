@@ -64,6 +64,11 @@ impl DecodeCache {
         *slot = Some((Arc::downgrade(body), typed.clone()));
         Ok(typed)
     }
+
+    /// Forgets the decoding (an idle object then holds no typed copy of itself).
+    pub(crate) fn clear(&self) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
 }
 
 /// The kinds of changing handlers (Kopf's `on.create/update/delete/resume/field`).

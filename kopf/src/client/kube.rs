@@ -11,15 +11,22 @@ use crate::structs::references::Resource;
 
 /// An [`ApiClient`] over a `kube::Client`.
 ///
+/// At most [`KubeApiClient::DEFAULT_MAX_IN_FLIGHT`] requests are in flight at once (watches aside);
+/// the others wait their turn. `kube::Client` speaks HTTP/1.1, one request per connection at a
+/// time, so without a bound a backlog of thousands of objects opens thousands of connections (each
+/// with its buffers, in the operator and in the API server) and spends its time connecting.
+///
 /// ```no_run
 /// # async fn demo() -> anyhow::Result<()> {
 /// let client = kube::Client::try_default().await?;
-/// let api = kopf::KubeApiClient::new(client);
+/// let api = kopf::KubeApiClient::new(client.clone());
+/// let wider = kopf::KubeApiClient::new(client).max_in_flight(256);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct KubeApiClient {
     client: kube::Client,
+    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for KubeApiClient {
@@ -29,9 +36,27 @@ impl std::fmt::Debug for KubeApiClient {
 }
 
 impl KubeApiClient {
+    /// How many requests (watches aside) are in flight at most, unless told otherwise.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
     /// Wraps a `kube::Client`.
     pub fn new(client: kube::Client) -> Self {
-        Self { client }
+        let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(Self::DEFAULT_MAX_IN_FLIGHT));
+        Self { client, in_flight }
+    }
+
+    /// The same client with at most `requests` requests in flight at once (at least one; watches
+    /// are not counted).
+    #[must_use]
+    pub fn max_in_flight(self, requests: usize) -> Self {
+        Self { in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(requests.max(1))), ..self }
+    }
+
+    /// Sends a request when a slot is free and decodes its response.
+    async fn send<T: serde::de::DeserializeOwned>(&self, req: http::Request<Vec<u8>>) -> Result<T> {
+        // The semaphore is never closed, so the permit always comes.
+        let _permit = self.in_flight.acquire().await.ok();
+        self.client.request(req).await.map_err(convert)
     }
 
     /// The wrapped client.
@@ -75,7 +100,7 @@ fn select(mut req: http::Request<Vec<u8>>, selectors: &Selectors) -> Result<http
 impl KubeApiClient {
     async fn get_json(&self, path: &str) -> Result<Value> {
         let req = http::Request::get(path).body(Vec::new()).map_err(|e| Error::Transport(e.to_string()))?;
-        self.client.request(req).await.map_err(convert)
+        self.send(req).await
     }
 }
 
@@ -157,7 +182,7 @@ impl ApiClient for KubeApiClient {
     ) -> BoxFuture<'a, Result<ObjectList>> {
         Box::pin(async move {
             let req = select(build(item_path(resource, namespace).list(&ListParams::default()))?, selectors)?;
-            let list: Value = self.client.request(req).await.map_err(convert)?;
+            let list: Value = self.send(req).await?;
             let shard_info = list["metadata"]["shardInfo"]["selector"].as_str().map(str::to_owned);
             let items = list["items"].as_array().cloned().unwrap_or_default();
             let resource_version =
@@ -214,7 +239,7 @@ impl ApiClient for KubeApiClient {
     ) -> BoxFuture<'a, Result<Value>> {
         Box::pin(async move {
             let req = build(item_path(resource, namespace).get(name, &Default::default()))?;
-            self.client.request(req).await.map_err(convert)
+            self.send(req).await
         })
     }
 
@@ -227,7 +252,7 @@ impl ApiClient for KubeApiClient {
         Box::pin(async move {
             let data = serde_json::to_vec(body).map_err(|e| Error::Decode(e.to_string()))?;
             let req = build(item_path(resource, namespace).create(&PostParams::default(), data))?;
-            self.client.request(req).await.map_err(convert)
+            self.send(req).await
         })
     }
 
@@ -254,7 +279,7 @@ impl ApiClient for KubeApiClient {
                 Some(sub) => build(request.patch_subresource(sub, name, &params, &patch))?,
                 None => build(request.patch(name, &params, &patch))?,
             };
-            self.client.request(req).await.map_err(convert)
+            self.send(req).await
         })
     }
 
@@ -266,6 +291,7 @@ impl ApiClient for KubeApiClient {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let req = build(item_path(resource, namespace).delete(name, &DeleteParams::default()))?;
+            let _permit = self.in_flight.acquire().await.ok();
             self.client.request_text(req).await.map(|_| ()).map_err(convert)
         })
     }

@@ -25,10 +25,25 @@ pub(crate) struct Applied {
     pub(crate) leftover: Vec<PatchFn>,
 }
 
-/// Applies the patch to the object described by `body`.
-///
-/// # Errors
-/// API errors other than 404 (gone) and 422 (transform conflicts, kept for later).
+/// What a patch's response tells about the echo to wait for.
+struct Echo {
+    /// The object's new resourceVersion.
+    resource_version: Option<String>,
+    /// Deleted and without finalizers: gone, no MODIFIED echo will come.
+    released: bool,
+}
+
+impl Echo {
+    fn of(response: &Value) -> Self {
+        let metadata = &response["metadata"];
+        Self {
+            resource_version: metadata["resourceVersion"].as_str().map(str::to_owned),
+            released: !metadata["deletionTimestamp"].is_null()
+                && metadata["finalizers"].as_array().is_none_or(Vec::is_empty),
+        }
+    }
+}
+
 /// Drops `metadata.annotations`/`labels` and `metadata` left empty by the storages (e.g. a purge of
 /// records that were never written), so that no request is sent for nothing.
 fn prune_empty_metadata(main: &mut Map<String, Value>) {
@@ -58,6 +73,10 @@ fn changes(target: &Value, patch: &Value) -> bool {
 /// The resourceVersion awaited after an object was released for deletion (Kopf's sentinel).
 pub(crate) const NEVER_ARRIVES: &str = "~which~never~arrives~";
 
+/// Applies the patch to the object described by `body`.
+///
+/// # Errors
+/// API errors other than 404 (gone) and 422 (transform conflicts, kept for later).
 pub(crate) async fn apply(
     client: &dyn ApiClient,
     settings: &Settings,
@@ -79,6 +98,10 @@ pub(crate) async fn apply(
     let mut main: Map<String, Value> = data.merge;
     prune_empty_metadata(&mut main);
     let status = if resource.status_subresource { main.remove("status") } else { None };
+    // What the newest response says (for the echo to wait for); the whole response is kept only
+    // as the base of the transforms, so that an object waiting for its next request does not hold
+    // a copy of itself.
+    let mut last_echo: Option<Echo> = None;
     let mut last_response: Option<Value> = None;
     let mut requests: Vec<(Option<&'static str>, Value)> = Vec::new();
     if let Some(status) = status.filter(|s| !s.as_object().is_some_and(Map::is_empty)) {
@@ -92,6 +115,7 @@ pub(crate) async fn apply(
     for (subresource, value) in requests {
         let patch_body = PatchBody::Merge(value.clone());
         applied.sent = true;
+        last_response = None;
         match client::retrying::retrying(&settings.networking, || {
             client.patch(resource, namespace, name, &patch_body, subresource)
         })
@@ -99,7 +123,10 @@ pub(crate) async fn apply(
         {
             Ok(response) => {
                 sent(subresource, &value);
-                last_response = Some(response);
+                last_echo = Some(Echo::of(&response));
+                if !data.fns.is_empty() {
+                    last_response = Some(response);
+                }
             }
             Err(client::Error::NotFound(_)) => {
                 tracing::debug!("Patching was skipped: the object does not exist anymore.");
@@ -109,14 +136,20 @@ pub(crate) async fn apply(
         }
     }
     if !data.fns.is_empty() {
-        let fresh = last_response.clone().unwrap_or_else(|| body.clone());
-        let mut modified = fresh.clone();
+        // The newest body known: the merge patch's response, else the event's (borrowed: only the
+        // transformed copy is a clone).
+        let fresh = match last_response.take() {
+            Some(response) => std::borrow::Cow::Owned(response),
+            None => std::borrow::Cow::Borrowed(body),
+        };
+        let mut modified = fresh.as_ref().clone();
         for f in &data.fns {
             f(&mut modified);
         }
         let ops = json_patch::diff(&fresh, &modified);
+        let rv = fresh["metadata"]["resourceVersion"].clone();
+        drop((modified, fresh));
         if !ops.0.is_empty() {
-            let rv = fresh["metadata"]["resourceVersion"].clone();
             let mut list = vec![json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv})];
             list.extend(
                 serde_json::to_value(&ops).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default(),
@@ -131,7 +164,7 @@ pub(crate) async fn apply(
             {
                 Ok(response) => {
                     sent(None, &value);
-                    last_response = Some(response);
+                    last_echo = Some(Echo::of(&response));
                 }
                 Err(client::Error::Unprocessable(_) | client::Error::Conflict(_)) => {
                     applied.leftover = data.fns.clone()
@@ -141,19 +174,16 @@ pub(crate) async fn apply(
             }
         }
     }
-    if let Some(response) = last_response {
-        let rv = response["metadata"]["resourceVersion"].as_str().map(str::to_owned);
-        let deleting_without_finalizers = !response["metadata"]["deletionTimestamp"].is_null()
-            && response["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty);
-        let unchanged = rv.as_deref() == body["metadata"]["resourceVersion"].as_str();
+    if let Some(Echo { resource_version, released }) = last_echo {
+        let unchanged = resource_version.as_deref() == body["metadata"]["resourceVersion"].as_str();
         // No echo comes for a no-op patch. An object released for deletion gets Kopf's sentinel
         // version that never arrives: what is still in flight before its DELETED event — e.g. the
         // echo of the patch that purged the progress — must not be mistaken for a fresh state and
         // re-run the finished deletion handlers; the DELETED event (or the timeout) ends the wait.
-        applied.expected_rv = if deleting_without_finalizers {
+        applied.expected_rv = if released {
             Some(NEVER_ARRIVES.to_owned())
         } else {
-            rv.filter(|_| !unchanged)
+            resource_version.filter(|_| !unchanged)
         };
     }
     Ok(applied)

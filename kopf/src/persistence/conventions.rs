@@ -64,6 +64,11 @@ pub(crate) fn mark_key(key: &str, body: &Value) -> String {
 /// The keys to read and write for a record: `[V2, V1 if different]`.
 pub(crate) fn make_keys(prefix: &str, key: &str, body: &Value, v1: bool) -> Vec<String> {
     let marked = mark_key(key, body);
+    // The common case, with nothing to make safe and nothing to cut: both forms are the plain key.
+    let plain = !marked.contains(['/', '<', '>']) && prefix.len() + 1 + marked.len() <= MAX_NAME;
+    if plain {
+        return vec![if prefix.is_empty() { marked } else { format!("{prefix}/{marked}") }];
+    }
     let v2 = v2_key(prefix, &marked);
     let mut keys = vec![v2];
     if v1 {
@@ -119,6 +124,8 @@ mod tests {
         assert_eq!(v2_key(PREFIX, "create_fn"), "kopf.zalando.org/create_fn");
         assert_eq!(v1_key(PREFIX, "create_fn/item1"), "kopf.zalando.org/create_fn.item1");
         assert_eq!(make_keys(PREFIX, "fn<x>", &json!({}), true), vec!["kopf.zalando.org/fn_x_"]);
+        assert_eq!(make_keys(PREFIX, "create_fn", &json!({}), true), vec!["kopf.zalando.org/create_fn"]);
+        assert_eq!(make_keys("", "create_fn", &json!({}), true), vec!["create_fn"]);
     }
 
     #[test]

@@ -255,9 +255,12 @@ impl Worker {
                 None => None,
             };
             let consistent = expected.is_none();
-            match processing::process(&self.rt, &self.scope, &mut self.memory, kind, body.clone(), consistent)
-                .await
-            {
+            let processed =
+                processing::process(&self.rt, &self.scope, &mut self.memory, kind, body.clone(), consistent)
+                    .await;
+            // The next event brings a new body: its typed decoding would not be reused.
+            self.memory.decoded.clear();
+            match processed {
                 Ok(result) => {
                     error_step = 0;
                     if kind == EventKind::Deleted {
@@ -292,7 +295,10 @@ impl Worker {
                     throttled_until = Some(Instant::now() + delay);
                 }
             }
-            last = Some(body);
+            // The body is kept only for a wake-up that needs it (a retry after a pause or a missed
+            // echo, a touch after a delay); an idle object does not hold a copy of itself.
+            let pending = expected.is_some() || wake_at.is_some() || throttled_until.is_some();
+            last = pending.then_some(body);
         }
         if expected.is_some() {
             activity.leave(Counter::AwaitingEcho);
