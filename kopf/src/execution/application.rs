@@ -180,11 +180,8 @@ pub(crate) async fn apply(
         // version that never arrives: what is still in flight before its DELETED event — e.g. the
         // echo of the patch that purged the progress — must not be mistaken for a fresh state and
         // re-run the finished deletion handlers; the DELETED event (or the timeout) ends the wait.
-        applied.expected_rv = if released {
-            Some(NEVER_ARRIVES.to_owned())
-        } else {
-            resource_version.filter(|_| !unchanged)
-        };
+        applied.expected_rv =
+            if released { Some(NEVER_ARRIVES.to_owned()) } else { resource_version.filter(|_| !unchanged) };
     }
     Ok(applied)
 }
