@@ -28,15 +28,19 @@
 //! namespaces makes a Role and a RoleBinding in each (and a ClusterRole for cluster-scoped
 //! resources). Namespace globs cannot be known ahead, so their rules are cluster-wide.
 //!
-//! Admission webhook configurations (create, patch) join the framework's rules in
-//! [`framework_permissions`] when the operator has admission handlers; it has none yet.
+//! - admission, when the operator has admission handlers and `settings.admission.managed` names
+//!   the configurations: `create` and `patch` on `validatingwebhookconfigurations` and
+//!   `mutatingwebhookconfigurations` (cluster-wide: they are cluster-scoped). The operator creates
+//!   both and then patches their webhooks (try-or-fail, no `get`), as Kopf does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
+use crate::engines::admission::configuration_resource;
 use crate::operator::Operator;
 use crate::reactor::running::{Namespaces, resolve};
+use crate::registry::WebhookKind;
 use crate::structs::references::{Resource, ResourceSelector};
 
 const RBAC_API: &str = "rbac.authorization.k8s.io/v1";
@@ -253,21 +257,34 @@ pub fn rbac(operator: &Operator, served: &[Resource], options: &RbacOptions) -> 
     Rbac { name: options.name.clone(), namespace: options.namespace.clone(), permissions }
 }
 
-/// The framework's own resources, beyond the served ones: peering (see the module docs). This is
-/// where admission webhook configurations join once the operator has admission handlers.
+/// The framework's own resources, beyond the served ones: managed admission configurations and
+/// peering (see the module docs).
 fn framework_permissions(
     operator: &Operator,
     served: &[Resource],
     scopes: &[Option<String>],
 ) -> Vec<Permission> {
+    let mut out = Vec::new();
+    if operator.settings.admission.managed.is_some() && !operator.registry.webhooks().is_empty() {
+        for kind in [WebhookKind::Validating, WebhookKind::Mutating] {
+            let resource = configuration_resource(kind);
+            for verb in ["create", "patch"] {
+                out.push(Permission {
+                    namespace: None,
+                    group: resource.group.clone(),
+                    resource: resource.plural.clone(),
+                    verb: verb.to_owned(),
+                });
+            }
+        }
+    }
     let peering = &operator.settings.peering;
     if peering.standalone {
-        return Vec::new();
+        return out;
     }
     // The run makes peering cluster-wide exactly when it serves all namespaces.
     let clusterwide = scopes == [None];
     let mut resources = crate::engines::peering::peering_resources(served, clusterwide);
-    let mut out = Vec::new();
     let mut grant = |namespace: Option<String>, group: &str, resource: &str, verb: &str| {
         out.push(Permission {
             namespace,

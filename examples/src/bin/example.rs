@@ -16,6 +16,7 @@ fn operator(name: &str) -> Option<Operator> {
         "03-exceptions" => ex03_exceptions::operator(),
         "04-events" => ex04_events::operator(),
         "05-handlers" => ex05_handlers::operator(),
+        "06-peering" => ex06_peering::operator(),
         "07-subhandlers" => ex07_subhandlers::operator(),
         "08-events" => ex08_events::operator(ex08_events::Seen::default()),
         "09-testing" => ex09_testing::operator(),
@@ -26,14 +27,15 @@ fn operator(name: &str) -> Option<Operator> {
         "14-daemons" => ex14_daemons::operator(),
         "15-timers" => ex15_timers::operator(),
         "16-indexing" => ex16_indexing::operator(),
+        "17-admission" => ex17_admission::operator(),
         "99-all-at-once" => ex99_all_at_once::operator(),
         _ => return None,
     })
 }
 
-const NAMES: &str = "01-minimal 02-children 03-exceptions 04-events 05-handlers 07-subhandlers 08-events \
-                     09-testing 10-builtins 11-filtering 12-embedded 13-hooks 14-daemons 15-timers \
-                     16-indexing 99-all-at-once";
+const NAMES: &str = "01-minimal 02-children 03-exceptions 04-events 05-handlers 06-peering 07-subhandlers \
+                     08-events 09-testing 10-builtins 11-filtering 12-embedded 13-hooks 14-daemons \
+                     15-timers 16-indexing 17-admission 99-all-at-once";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
