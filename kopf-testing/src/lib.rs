@@ -41,6 +41,10 @@
 pub mod guides {
     #[doc = include_str!("../docs/testing.md")]
     pub mod testing {}
+    #[doc = include_str!("../docs/virtual-time.md")]
+    pub mod virtual_time {}
+    #[doc = include_str!("../docs/faults.md")]
+    pub mod faults {}
 }
 
 mod adapter;
