@@ -42,6 +42,12 @@
 //! (content negotiation), `discovery` (legacy and aggregated), `openapi` (v2, v3) and `table`
 //! (server-side printing) form the HTTP-facing layer.
 
+/// Guides, with every code block compiled as a doc test.
+pub mod guides {
+    #[doc = include_str!("../docs/serving.md")]
+    pub mod serving {}
+}
+
 mod accept;
 pub mod admission;
 mod auth;
