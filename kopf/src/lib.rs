@@ -114,6 +114,8 @@ pub mod guides {
     pub mod migration {}
     #[doc = include_str!("../docs/sharding.md")]
     pub mod sharding {}
+    #[doc = include_str!("../docs/deployment.md")]
+    pub mod deployment {}
 }
 
 /// Peering: the CRDs and objects operators peer through, and the `freeze`/`resume` commands
