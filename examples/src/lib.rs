@@ -4,6 +4,8 @@
 //!   run by the main job on an embedded fake cluster (`cargo run -p kopf-examples --bin demo`) and
 //!   as a program against a real one (`--bin kopfexample`).
 //! - [`stories`]: whole-operator stories shared by the determinism tests and the benchmarks.
+//! - [`reliability`]: an operator driven through random actions, faults and crashes, checked against
+//!   its invariants; shared by the property suite and the fault matrix.
 //! - [`fake_cluster`]: a kube-runtime controller with a finalizer, against the in-memory
 //!   fake-apiserver, on virtual time (`cargo run -p kopf-examples --bin fake-cluster-demo`).
 
@@ -31,4 +33,5 @@ pub mod ex99_all_at_once;
 pub mod fake_cluster;
 pub mod kopfexample;
 pub mod rbac;
+pub mod reliability;
 pub mod stories;

@@ -16,7 +16,7 @@ use crate::auth::{AccessAttributes, Auth, Identity};
 use crate::clock::Clock;
 use crate::error::{ApiError, Result};
 use crate::faults::{Fault, FaultPlan};
-use crate::journal::{Delivery, Journal, Operation};
+use crate::journal::{Delivery, Journal, Operation, Revision};
 use crate::metrics::{RequestCounts, RequestKey};
 use crate::request::{Request, Response, Verb};
 use crate::resources::{Registry, ResourceInfo, StorageKey};
@@ -695,6 +695,7 @@ impl State {
         if owners_changed {
             self.reindex_owners(&key, &object_key, prev.as_deref(), Some(&stored));
         }
+        self.journal_revision(&key, kind, &stored);
         self.history.push(Change { rv, key, kind, object: stored.clone(), prev });
         self.notify.wake();
         stored
@@ -717,6 +718,7 @@ impl State {
         last["metadata"]["resourceVersion"] = Value::String(rv.to_string());
         let stored = Arc::new(StoredObject::new(&last, &info.selectable_fields));
         self.reindex_owners(&key, object_key, Some(&prev), None);
+        self.journal_revision(&key, EventType::Deleted, &stored);
         self.history.push(Change {
             rv,
             key: key.clone(),
@@ -774,22 +776,47 @@ impl State {
         (0..5).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char).collect()
     }
 
+    /// Records one event delivered to a watch of `resource` (or its opening or closing, with
+    /// `scope` as the watched namespace).
     pub(crate) fn journal_delivery(
         &mut self,
         watch: u64,
+        resource: &Arc<str>,
         event: &'static str,
         rv: u64,
         object: Option<&StoredObject>,
+        scope: Option<&Arc<str>>,
     ) {
         if self.journal.enabled() {
             let at = self.clock.elapsed();
-            let (namespace, name) = object.map(StoredObject::names).unwrap_or_default();
+            let (namespace, name) = match object {
+                Some(object) => object.names(),
+                None => (scope.cloned().unwrap_or_default(), Arc::default()),
+            };
             self.journal.delivery(Delivery {
                 seq: 0,
                 at,
                 watch,
                 event,
+                resource: resource.clone(),
                 resource_version: rv,
+                namespace,
+                name,
+            });
+        }
+    }
+
+    /// Records a change stored.
+    fn journal_revision(&mut self, key: &StorageKey, kind: EventType, object: &StoredObject) {
+        if self.journal.enabled() {
+            let at = self.clock.elapsed();
+            let (namespace, name) = object.names();
+            self.journal.revision(Revision {
+                seq: 0,
+                at,
+                resource: key.journal_name(),
+                event: kind.as_str(),
+                resource_version: object.resource_version(),
                 namespace,
                 name,
             });

@@ -119,6 +119,7 @@ pub(crate) struct FaultMatch {
     namespace: Option<String>,
     name: Option<String>,
     subresource: Option<Option<String>>,
+    actor: Option<String>,
 }
 
 impl FaultMatch {
@@ -131,6 +132,7 @@ impl FaultMatch {
             && self.namespace.as_ref().is_none_or(|n| req.namespace.as_ref() == Some(n))
             && self.name.as_ref().is_none_or(|n| req.name.as_ref() == Some(n))
             && self.subresource.as_ref().is_none_or(|s| &req.subresource == s)
+            && self.actor.as_ref().is_none_or(|a| a == &req.actor)
     }
 }
 
@@ -183,6 +185,14 @@ impl FaultRule {
     #[must_use]
     pub fn subresource(mut self, subresource: Option<&str>) -> Self {
         self.matcher.subresource = Some(subresource.map(str::to_owned));
+        self
+    }
+
+    /// Only requests from this client (its field manager or user agent, as the journal's `actor`;
+    /// kopf-testing's direct adapter is `kopf`), so a test's own requests can stay unharmed.
+    #[must_use]
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.matcher.actor = Some(actor.into());
         self
     }
 
@@ -259,6 +269,13 @@ impl RandomFaults {
     #[must_use]
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
         self.matcher.resource = Some(resource.into());
+        self
+    }
+
+    /// Only requests from this client (see [`FaultRule::actor`]).
+    #[must_use]
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.matcher.actor = Some(actor.into());
         self
     }
 
@@ -383,6 +400,19 @@ mod tests {
         assert_ne!(run(7), run(8));
         let hits = run(7).iter().filter(|c| c.is_some()).count();
         assert!((30..90).contains(&hits), "about 30% of 200 requests fail, got {hits}");
+    }
+
+    #[test]
+    fn a_rule_for_one_actor_spares_the_others() {
+        let mut plan = FaultPlan::default();
+        plan.add(FaultRule::new(Fault::service_unavailable()).actor("kopf"));
+        plan.add_random(RandomFaults::new(1, 1.0, vec![Fault::internal_error()]).actor("kopf"));
+        let mut test = patch("x");
+        test.actor = "test".into();
+        assert_eq!(plan.decide(&test), Decision::default());
+        let mut kopf = patch("x");
+        kopf.actor = "kopf".into();
+        assert_eq!(plan.decide(&kopf).error.map(|e| e.code()), Some(503));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The journal: every operation the core ran (verb, resource, namespace/name, result code,
-//! resourceVersion, virtual time, who asked), every event delivered to each watch, and — when the
-//! server is reached over TCP (`crate::http`) — the wire details of every HTTP request, in order.
+//! resourceVersion, virtual time, who asked), every change stored (one revision per
+//! resourceVersion), every event delivered to each watch, and — when the server is reached over TCP
+//! (`crate::http`) — the wire details of every HTTP request, in order. Revisions and deliveries
+//! together let a test check that every watch was ordered and gap-free.
 //! Tests assert on it instead of scripting request order (reference/kubernetes-apiserver.md §6 P2.16).
 //! Records serialize to JSON (`serde::Serialize`), one object per record, tagged by `kind`.
 //!
@@ -59,12 +61,41 @@ pub struct Delivery {
     pub watch: u64,
     /// `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`, `ERROR`, or `OPENED`/`CLOSED` for the watch itself.
     pub event: &'static str,
-    /// The object's (or bookmark's) resourceVersion.
+    /// The watched resource: `plural` for core resources, `plural.group` otherwise.
+    #[serde(serialize_with = "shared_str")]
+    pub resource: std::sync::Arc<str>,
+    /// The object's (or bookmark's) resourceVersion; for `OPENED`, the resourceVersion the watch
+    /// starts after; for `CLOSED`, the last one it examined.
     pub resource_version: u64,
-    /// The object's namespace, empty for cluster-scoped objects and bookmarks.
+    /// The object's namespace, empty for cluster-scoped objects and bookmarks; for `OPENED` and
+    /// `CLOSED`, the namespace watched (empty: all namespaces).
     #[serde(serialize_with = "shared_str")]
     pub namespace: std::sync::Arc<str>,
     /// The object's name, empty for bookmarks.
+    #[serde(serialize_with = "shared_str")]
+    pub name: std::sync::Arc<str>,
+}
+
+/// One change stored: an object created, changed or removed at a new resourceVersion, as every
+/// watch of its resource must see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Revision {
+    /// Sequence number of the record in the journal.
+    pub seq: u64,
+    /// Virtual time since the cluster started.
+    #[serde(serialize_with = "seconds")]
+    pub at: Duration,
+    /// `plural` for core resources, `plural.group` otherwise.
+    pub resource: String,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub event: &'static str,
+    /// The resourceVersion of the change (unique across the cluster, increasing).
+    pub resource_version: u64,
+    /// The object's namespace, empty for cluster-scoped objects.
+    #[serde(serialize_with = "shared_str")]
+    pub namespace: std::sync::Arc<str>,
+    /// The object's name.
     #[serde(serialize_with = "shared_str")]
     pub name: std::sync::Arc<str>,
 }
@@ -92,17 +123,31 @@ pub struct HttpRequest {
     pub peer: SocketAddr,
 }
 
-/// A journal record. Serialized with a `kind` tag: `operation`, `delivery` or `http`.
+/// A journal record. Serialized with a `kind` tag: `operation`, `revision`, `delivery` or `http`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum Record {
     /// An operation.
     Operation(Operation),
+    /// A change stored.
+    Revision(Revision),
     /// A watch delivery.
     Delivery(Delivery),
     /// An HTTP request served over TCP.
     Http(HttpRequest),
+}
+
+impl Record {
+    /// The record's sequence number in the journal.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Self::Operation(r) => r.seq,
+            Self::Revision(r) => r.seq,
+            Self::Delivery(r) => r.seq,
+            Self::Http(r) => r.seq,
+        }
+    }
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -156,6 +201,13 @@ impl Journal {
         }
     }
 
+    pub(crate) fn revision(&mut self, mut revision: Revision) {
+        if self.enabled {
+            revision.seq = self.seq();
+            self.push(Record::Revision(revision));
+        }
+    }
+
     pub(crate) fn delivery(&mut self, mut delivery: Delivery) {
         if self.enabled {
             delivery.seq = self.seq();
@@ -183,6 +235,14 @@ impl Journal {
         })
     }
 
+    /// The revisions (changes stored) kept, oldest first.
+    pub fn revisions(&self) -> impl Iterator<Item = &Revision> {
+        self.records.iter().filter_map(|r| match r {
+            Record::Revision(r) => Some(r),
+            _ => None,
+        })
+    }
+
     /// The deliveries kept, oldest first.
     pub fn deliveries(&self) -> impl Iterator<Item = &Delivery> {
         self.records.iter().filter_map(|r| match r {
@@ -197,6 +257,11 @@ impl Journal {
             Record::Http(h) => Some(h),
             _ => None,
         })
+    }
+
+    /// The sequence number of the latest record (0 before any): later records have higher ones.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq
     }
 
     /// How many records were dropped because the journal was full.
@@ -231,6 +296,7 @@ mod tests {
             at: Duration::ZERO,
             watch: 3,
             event: "ADDED",
+            resource: "configmaps".into(),
             resource_version: 7,
             namespace: "default".into(),
             name: "a".into(),

@@ -85,7 +85,7 @@ pub use cluster::Cluster;
 pub use discovery::KUBERNETES_VERSION;
 pub use error::{ApiError, GroupResource, Result, StatusCause};
 pub use faults::{Fault, FaultPlan, FaultRule, RandomFaults};
-pub use journal::{Delivery, HttpRequest, Journal, Operation, Record};
+pub use journal::{Delivery, HttpRequest, Journal, Operation, Record, Revision};
 pub use metrics::RequestKey;
 pub use request::{FieldValidation, ListResult, Params, PatchType, Preconditions, Request, Response, Verb};
 pub use resources::{Origin, ResourceInfo, ScaleSpec, StorageKey, version_priority};

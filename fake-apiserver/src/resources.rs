@@ -25,6 +25,11 @@ impl StorageKey {
     pub fn group_resource(&self) -> GroupResource {
         GroupResource::new(self.group.clone(), self.plural.clone())
     }
+
+    /// `plural` for core resources, `plural.group` otherwise, as the journal names resources.
+    pub fn journal_name(&self) -> String {
+        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
+    }
 }
 
 /// The `/scale` subresource's mapping onto the object.

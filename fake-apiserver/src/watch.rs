@@ -280,15 +280,19 @@ impl WatchStream {
                 closed: closed.clone(),
             },
         );
-        state.journal_delivery(id, "OPENED", cursor, None);
+        let resource: Arc<str> = filter.key.journal_name().into();
+        let scope: Arc<str> = filter.namespace.as_deref().unwrap_or_default().into();
+        state.journal_delivery(id, &resource, "OPENED", cursor, None, Some(&scope));
         let now = Instant::now();
         let next_bookmark = spec.bookmarks.then(|| now + BOOKMARK_INTERVAL);
         for event in &buffer {
-            state.journal_event(id, event);
+            state.journal_event(id, &resource, event);
         }
         let watcher = Watcher {
             shared: shared.clone(),
             id,
+            resource,
+            scope,
             filter,
             cursor,
             buffer,
@@ -379,6 +383,10 @@ impl Subscription {
 struct Watcher {
     shared: Arc<Shared>,
     id: u64,
+    /// The resource as the journal names it.
+    resource: Arc<str>,
+    /// The namespace watched, empty for all.
+    scope: Arc<str>,
     filter: Arc<WatchFilter>,
     cursor: u64,
     buffer: VecDeque<WatchEvent>,
@@ -445,7 +453,7 @@ impl Watcher {
                         *at += BOOKMARK_INTERVAL;
                         if !self.stalled {
                             let bookmark = WatchEvent::Bookmark { resource_version: self.cursor, initial_events_end: false };
-                            self.shared.lock().journal_event(self.id, &bookmark);
+                            self.shared.lock().journal_event(self.id, &self.resource, &bookmark);
                             self.buffer.push_back(bookmark);
                             self.buffered.fetch_add(1, Ordering::SeqCst);
                         }
@@ -494,7 +502,7 @@ impl Watcher {
             *budget -= self.buffer.len().min(*budget);
         }
         for event in &self.buffer {
-            state.journal_event(self.id, event);
+            state.journal_event(self.id, &self.resource, event);
         }
         if let Some(info) = state.watches.get_mut(&self.id) {
             info.cursor = last;
@@ -508,10 +516,10 @@ impl Watcher {
 
 impl State {
     /// Records one event as delivered to a watch.
-    fn journal_event(&mut self, watch: u64, event: &WatchEvent) {
+    fn journal_event(&mut self, watch: u64, resource: &Arc<str>, event: &WatchEvent) {
         if self.journal.enabled() {
             let object = event.object().map(|o| &**o);
-            self.journal_delivery(watch, event.type_name(), event.resource_version(), object);
+            self.journal_delivery(watch, resource, event.type_name(), event.resource_version(), object, None);
         }
     }
 }
@@ -521,7 +529,7 @@ impl Drop for Watcher {
         let mut state = self.shared.lock();
         state.watches.remove(&self.id);
         let cursor = self.cursor;
-        state.journal_delivery(self.id, "CLOSED", cursor, None);
+        state.journal_delivery(self.id, &self.resource, "CLOSED", cursor, None, Some(&self.scope));
     }
 }
 

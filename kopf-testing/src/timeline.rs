@@ -116,9 +116,10 @@ fn describe(observation: Observation) -> (&'static str, String) {
         Observation::Cause { resource, namespace, name, reason } => {
             ("cause", format!("{reason} {resource} {}", object(&namespace, &name)))
         }
-        Observation::Handler { id, namespace, name, retry, outcome } => {
-            ("handler", format!("{id} {} attempt={} {outcome}", object(&namespace, &name), retry + 1))
-        }
+        Observation::Handler { id, namespace, name, retry, outcome } => (
+            "handler",
+            format!("{id} {} attempt={} {outcome}", object(&namespace, &name), retry.saturating_add(1)),
+        ),
         Observation::Patch { resource, namespace, name, subresource, body } => {
             let target = match subresource {
                 Some(sub) => format!("{resource}/{sub}"),

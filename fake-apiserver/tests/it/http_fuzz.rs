@@ -2,6 +2,11 @@
 //! query strings, headers and bodies. Whatever comes in, the server answers (never a dropped
 //! connection), every non-2xx answer is a JSON `Status` whose `code` is the HTTP status, and the
 //! server still answers `/healthz` afterwards.
+//!
+//! The same requests also go straight into the tower Service (no sockets), fast enough for a long
+//! run: `FUZZ_CASES=10000000 cargo test --release -p fake-apiserver --test it
+//! http_fuzz::random_requests_to_the_service -- --nocapture` prints the inputs tried and the
+//! panics (`FUZZ_THREADS`, default 2, share them).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -134,11 +139,65 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
             }
             object.to_string().into_bytes()
         });
+    let patch_op = (
+        prop::sample::select(vec!["add", "remove", "replace", "move", "copy", "test", "junk"]),
+        prop::sample::select(vec![
+            "/data/x",
+            "/metadata/labels/a",
+            "/spec/field",
+            "/",
+            "",
+            "/a~1b",
+            "/x/-",
+            "~",
+        ]),
+        prop::option::of(prop_oneof![
+            Just(json!("1")),
+            Just(json!(null)),
+            Just(json!({"a": [1]})),
+            Just(json!(-0.5))
+        ]),
+    )
+        .prop_map(|(op, path, value)| {
+            let mut op = json!({"op": op, "path": path, "from": "/data"});
+            if let Some(value) = value {
+                op["value"] = value;
+            }
+            op
+        });
+    let json_patch =
+        prop::collection::vec(patch_op, 0..4).prop_map(|ops| Value::Array(ops).to_string().into_bytes());
+    let custom =
+        ("[a-z0-9-]{0,6}", prop::option::of(".{0,6}"), any::<bool>()).prop_map(|(name, field, status)| {
+            let mut object =
+                json!({"apiVersion": "kopf.dev/v1", "kind": "KopfExample", "metadata": {"name": name}});
+            if let Some(field) = field {
+                object["spec"] = json!({"field": field, "items": [field]});
+            }
+            if status {
+                object["status"] = json!({"x": {"y": 1}});
+            }
+            object.to_string().into_bytes()
+        });
+    let yaml = prop::sample::select(vec![
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  k: v\n",
+        "a: [1, {b: *x}]\n",
+        "- - - -\n",
+        "metadata: {name: x, managedFields: [{manager: m, operation: Apply, fieldsV1: {f:data: {}}}]}\n",
+    ])
+    .prop_map(|y| y.as_bytes().to_vec());
     prop_oneof![
         Just(Vec::new()),
         object,
-        Just(br#"[{"op": "add", "path": "/data/x", "value": "1"}]"#.to_vec()),
+        custom,
+        json_patch,
+        yaml,
         Just(br#"{"metadata": {"labels": {"a": "b"}}}"#.to_vec()),
+        Just(br#"{"metadata": {"resourceVersion": "99999999999999999999", "finalizers": ["x"]}}"#.to_vec()),
+        Just(
+            br#"{"kind": "DeleteOptions", "propagationPolicy": "Nope", "preconditions": {"uid": 1}}"#
+                .to_vec()
+        ),
         prop::collection::vec(any::<u8>(), 0..128),
     ]
 }
@@ -159,6 +218,99 @@ fn raw_request() -> impl Strategy<Value = RawRequest> {
             RawRequest { method, path, headers, body }
         },
     )
+}
+
+/// Builds the request as a client would send it; `None` when it is not a valid HTTP request at
+/// all (the wire test covers what hyper makes of those).
+fn build(raw: &RawRequest) -> Option<Request<Full<Bytes>>> {
+    let mut builder =
+        Request::builder().method(Method::from_bytes(raw.method.as_bytes()).ok()?).uri(raw.path.as_str());
+    for (name, value) in &raw.headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder.body(Full::new(Bytes::from(raw.body.clone()))).ok()
+}
+
+/// Every non-2xx answer is a JSON `Status` whose `code` is the HTTP status.
+async fn check_answer(
+    raw: &RawRequest,
+    response: http::Response<fake_apiserver::Body>,
+) -> Result<(), TestCaseError> {
+    let code = response.status().as_u16();
+    if response.status().is_success() || raw.method == "HEAD" {
+        return Ok(()); // a watch streams on; dropping the body ends it
+    }
+    let bytes =
+        response.into_body().collect().await.map_err(|e| TestCaseError::fail(format!("{e}")))?.to_bytes();
+    let status: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        TestCaseError::fail(format!(
+            "{code} with a body that is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&bytes)
+        ))
+    })?;
+    prop_assert_eq!(&status["kind"], "Status", "{} answered {}", raw.path, status);
+    prop_assert_eq!(status["code"].as_u64(), Some(u64::from(code)), "{}", status);
+    Ok(())
+}
+
+/// The random requests straight into the tower Service of a cluster with a CRD installed, on
+/// `FUZZ_THREADS` threads: never a panic (proptest fails a case that panics), every error a Status.
+#[test]
+fn random_requests_to_the_service_never_panic_and_every_error_is_a_status() {
+    use tower::ServiceExt as _;
+    let cases: u64 = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let threads: u64 = std::env::var("FUZZ_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2).max(1);
+    let tried = std::sync::atomic::AtomicU64::new(0);
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let tried = &tried;
+                scope.spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    let server = FakeApiServer::builder().seed(t).journal(0).build();
+                    runtime.block_on(async {
+                        let client = server.client();
+                        crate::common::install_crd(&client).await;
+                    });
+                    let mut seed = [0u8; 32];
+                    seed[..8].copy_from_slice(&(t + 1).to_le_bytes());
+                    let share = cases / threads + u64::from(t < cases % threads);
+                    let config = Config {
+                        cases: u32::try_from(share).unwrap_or(u32::MAX),
+                        failure_persistence: None,
+                        ..Config::default()
+                    };
+                    let rng = proptest::test_runner::TestRng::from_seed(
+                        proptest::test_runner::RngAlgorithm::ChaCha,
+                        &seed,
+                    );
+                    let mut runner = TestRunner::new_with_rng(config, rng);
+                    runner.run(&raw_request(), |raw| {
+                        tried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(request) = build(&raw) else { return Ok(()) };
+                        runtime.block_on(async {
+                            let response =
+                                server.service().oneshot(request).await.unwrap_or_else(|e| match e {});
+                            check_answer(&raw, response).await
+                        })
+                    })
+                })
+            })
+            .collect();
+        for handle in handles {
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("{e}"),
+                Err(_) => panic!("a fuzzing thread panicked outside a case"),
+            }
+        }
+    });
+    eprintln!(
+        "fake-apiserver service: {} requests, 0 panics, {:.1} s",
+        tried.into_inner(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 async fn send(

@@ -1059,7 +1059,10 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        // Bounded here; the long run: `FUZZ_CASES=1000000 cargo test --release -p kopf --lib arbitrary_json`.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+        ))]
         #[test]
         fn arbitrary_json_never_panics_the_review_and_answers_keep_the_uid(
             body in prop_oneof![any_json(), shaped_review()],

@@ -1,7 +1,8 @@
 //! Applying a cycle's patch (Kopf's `application.apply`): the merge patch to the main resource and,
 //! when `status` is a subresource, its `status` part to `/status`; the transforms as RFC 6902
-//! operations guarded by a `test` of the resourceVersion (a 422 keeps them for the next cycle); a
-//! 404 means the object is gone and ends the work quietly.
+//! operations guarded by a `test` of the resourceVersion (a 422 keeps them for the next cycle, which
+//! the newer version's event brings; other errors, 409 included, escalate); a 404 means the object
+//! is gone and ends the work quietly.
 //!
 //! Unlike Kopf, the `/status` patch (handler results) goes before the main one (progress records):
 //! if the results cannot be stored, the progress is not recorded either and the handler runs
@@ -17,7 +18,9 @@ use crate::structs::references::Resource;
 /// What applying did.
 #[derive(Default)]
 pub(crate) struct Applied {
-    /// The resourceVersion whose watch event will echo our change, if one will come.
+    /// The resourceVersion whose watch event will echo our change, if one will come; for an
+    /// object released for deletion or found gone, [`NEVER_ARRIVES`] (its DELETED event ends the
+    /// wait).
     pub(crate) expected_rv: Option<String>,
     /// Whether anything was sent.
     pub(crate) sent: bool,
@@ -130,7 +133,8 @@ pub(crate) async fn apply(
             }
             Err(client::Error::NotFound(_)) => {
                 tracing::debug!("Patching was skipped: the object does not exist anymore.");
-                return Ok(Applied { expected_rv: None, ..applied });
+                // Its DELETED event is coming; what is queued before it is stale.
+                return Ok(Applied { expected_rv: Some(NEVER_ARRIVES.to_owned()), ..applied });
             }
             Err(e) => return Err(e),
         }
@@ -166,10 +170,13 @@ pub(crate) async fn apply(
                     sent(None, &value);
                     last_echo = Some(Echo::of(&response));
                 }
-                Err(client::Error::Unprocessable(_) | client::Error::Conflict(_)) => {
-                    applied.leftover = data.fns.clone()
+                // A failed `test` of the resourceVersion: the object has changed since, so its newer
+                // event is on the way and the next cycle applies the transforms to it. Any other
+                // error (a 409 included) escalates, so the worker retries after its pause.
+                Err(client::Error::Unprocessable(_)) => applied.leftover = data.fns.clone(),
+                Err(client::Error::NotFound(_)) => {
+                    return Ok(Applied { expected_rv: Some(NEVER_ARRIVES.to_owned()), ..applied });
                 }
-                Err(client::Error::NotFound(_)) => return Ok(Applied { expected_rv: None, ..applied }),
                 Err(e) => return Err(e),
             }
         }

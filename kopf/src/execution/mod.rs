@@ -183,7 +183,7 @@ async fn execute_once(
     };
     // Kopf's look-ahead: fail now if the next attempt would break a limit anyway.
     if let Some(limit) = handler.options.retries
-        && attempt.retries + 1 >= limit
+        && attempt.retries.saturating_add(1) >= limit
     {
         outcome = Outcome { final_: true, delay: None, ..outcome };
         logger.log(

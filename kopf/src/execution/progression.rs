@@ -103,7 +103,7 @@ impl HandlerState {
             stopped: self.stopped.or(outcome.final_.then_some(now)),
             delayed: delay.and_then(|d| now.checked_add(d).ok()),
             purpose: self.purpose.clone(),
-            retries: self.retries + 1,
+            retries: self.retries.saturating_add(1), // the count may come from any annotation
             success: outcome.final_ && outcome.error.is_none(),
             failure: outcome.final_ && outcome.error.is_some(),
             message: outcome.error.clone(),

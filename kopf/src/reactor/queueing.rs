@@ -1,7 +1,8 @@
 //! Per-object workers (Kopf's `queueing`): events are multiplexed by object uid to one worker per
 //! object, which processes them one at a time, in order. A worker waits for the watch echo of its
 //! own patch before running changing handlers again (consistency tracking, up to
-//! `persistence.consistency_timeout`), sleeps handler delays (interrupted by new events) and then
+//! `persistence.consistency_timeout`, after which it reads the object back rather than trust an
+//! event older than its own patch), sleeps handler delays (interrupted by new events) and then
 //! touches the object to provoke a fresh event, and throttles itself after failed cycles
 //! (`queueing.error_delays`).
 //!
@@ -20,6 +21,7 @@ use super::inventory::ObjectMemory;
 use super::processing::{self, EventKind, Scope};
 use crate::engines::stopping::StopReason;
 use crate::execution::Runtime;
+use crate::execution::application::NEVER_ARRIVES;
 use crate::memo::Memo;
 use crate::observe::Observation;
 use crate::primitives::activity::Counter;
@@ -161,6 +163,13 @@ enum Paused {
     Ended,
 }
 
+/// What reading an object back gave.
+enum Refetched {
+    Current(Value),
+    Gone,
+    Failed,
+}
+
 /// Why a worker woke up.
 enum Wake {
     Event(ObjectEvent),
@@ -173,11 +182,19 @@ impl Worker {
         let activity = self.rt.activity.clone();
         let settings = self.rt.settings.clone();
         let mut last: Option<Arc<Value>> = None;
+        // The resourceVersion of the last event from the watch (`last` may be a body read back).
+        let mut last_event: Option<String> = None;
         let mut expected: Option<(String, Instant)> = None;
         let mut wake_at: Option<Instant> = None;
         let mut throttled_until: Option<Instant> = None;
         let mut error_step = 0usize;
+        // The object was read back as gone: only its DELETED event is still of interest.
+        let mut gone = false;
         loop {
+            // Whether this cycle's body was read from the server (current, whatever echo is awaited).
+            let mut refetched = false;
+            // Whether this cycle's deletion was learnt by reading the object back.
+            let mut vanished = false;
             if self.rt.paused.is_on() {
                 // Kopf's pause: nothing is processed; daemons and timers stop (OPERATOR_PAUSING);
                 // awaited echoes, delays and retries are dropped — the listing after the pause
@@ -217,6 +234,13 @@ impl Worker {
                 Wake::Closed => break,
                 Wake::Event(event) => {
                     activity.leave(Counter::QueuedEvents);
+                    if gone {
+                        if event.kind == EventKind::Deleted {
+                            break;
+                        }
+                        continue; // stale: older than the deletion already handled
+                    }
+                    last_event = event.body["metadata"]["resourceVersion"].as_str().map(str::to_owned);
                     if let Some((rv, _)) = &expected
                         && (event.body["metadata"]["resourceVersion"].as_str() == Some(rv.as_str())
                             || event.kind == EventKind::Deleted)
@@ -230,16 +254,50 @@ impl Worker {
                 Wake::Deadline => {
                     let Some(body) = last.clone() else { continue };
                     if expected.as_ref().is_some_and(|e| e.1 <= now) {
-                        expected = None;
-                        activity.leave(Counter::AwaitingEcho);
-                        (EventKind::Retry, body)
+                        // The echo did not come in time (a stalled watch, or a re-list past it). The
+                        // last event is older than our own patch, so it is not taken for current
+                        // (Kopf does, and re-runs handlers whose success that patch stored): the
+                        // object is read instead.
+                        let timeout = settings.persistence.consistency_timeout;
+                        match self.refetch(&body).await {
+                            Refetched::Current(fresh) => {
+                                let version =
+                                    fresh["metadata"]["resourceVersion"].as_str().map(str::to_owned);
+                                if version.is_some() && version == last_event {
+                                    expected = None; // the watch has caught up with it
+                                    activity.leave(Counter::AwaitingEcho);
+                                } else {
+                                    // Events older than this version may still come: they are
+                                    // stale until its own event arrives.
+                                    let echo = version.unwrap_or_else(|| NEVER_ARRIVES.to_owned());
+                                    expected = Some((echo, Instant::now() + timeout));
+                                }
+                                refetched = true;
+                                (EventKind::Retry, Arc::new(fresh))
+                            }
+                            Refetched::Gone => {
+                                expected = None;
+                                activity.leave(Counter::AwaitingEcho);
+                                vanished = true;
+                                (EventKind::Deleted, body)
+                            }
+                            Refetched::Failed => {
+                                if let Some(e) = expected.as_mut() {
+                                    e.1 = Instant::now() + timeout;
+                                }
+                                continue;
+                            }
+                        }
                     } else if throttled_until.is_some_and(|t| t <= now) {
                         throttled_until = None;
                         (EventKind::Retry, body)
                     } else if wake_at.is_some_and(|t| t <= now) {
                         wake_at = None;
-                        self.touch(&body).await;
-                        continue;
+                        if self.touch(&body).await {
+                            continue;
+                        }
+                        // No event will come of it: the delayed handlers run on the last body.
+                        (EventKind::Retry, body)
                     } else {
                         continue;
                     }
@@ -254,7 +312,7 @@ impl Worker {
                 Some(limit) => activity.wait(None, limit.clone().acquire_owned()).await.and_then(Result::ok),
                 None => None,
             };
-            let consistent = expected.is_none();
+            let consistent = expected.is_none() || refetched;
             let processed =
                 processing::process(&self.rt, &self.scope, &mut self.memory, kind, body.clone(), consistent)
                     .await;
@@ -270,16 +328,26 @@ impl Worker {
                         if let Some(spawned) = self.memory.spawned.as_mut() {
                             spawned.abort();
                         }
-                        tracing::debug!("Deleted, really deleted, and we are notified.");
-                        break;
+                        if !vanished {
+                            tracing::debug!("Deleted, really deleted, and we are notified.");
+                            break;
+                        }
+                        // Read back as gone, but its DELETED event is still to come, maybe after
+                        // stale ones: the worker stays to swallow them (a new worker would take
+                        // them for news and handle the deletion again).
+                        tracing::debug!("Deleted (read back as gone); waiting for the DELETED event.");
+                        gone = true;
+                        wake_at = None;
+                        throttled_until = None;
+                        continue;
                     }
-                    if let Some(rv) = result.expected_rv
+                    if let Some(echo) = result.expected_rv
                         && !settings.persistence.consistency_timeout.is_zero()
                     {
                         if expected.is_none() {
                             activity.enter(Counter::AwaitingEcho);
                         }
-                        expected = Some((rv, Instant::now() + settings.persistence.consistency_timeout));
+                        expected = Some((echo, Instant::now() + settings.persistence.consistency_timeout));
                     }
                     wake_at = match (result.patched, result.delays.iter().min()) {
                         (false, Some(delay)) => Some(Instant::now() + (*delay).min(Duration::from_secs(600))),
@@ -339,16 +407,40 @@ impl Worker {
         }
     }
 
-    /// Patches the touch annotation so a fresh watch event wakes the object (after a full delay).
-    async fn touch(&self, body: &Value) {
+    /// Reads the object from the server: the current version, or gone (absent, or replaced by a
+    /// namesake with another uid), or failed (after the request retries).
+    async fn refetch(&self, body: &Value) -> Refetched {
+        let resource = &self.scope.resource;
+        let namespace = body["metadata"]["namespace"].as_str();
+        let Some(name) = body["metadata"]["name"].as_str() else { return Refetched::Failed };
+        let got = crate::client::retrying::retrying(&self.rt.settings.networking, || {
+            self.rt.client.get(resource, namespace, name)
+        })
+        .await;
+        match got {
+            Ok(fresh) if fresh["metadata"]["uid"] == body["metadata"]["uid"] => Refetched::Current(fresh),
+            Ok(_) | Err(crate::client::Error::NotFound(_)) => Refetched::Gone,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the object after a missing echo failed; waiting again");
+                Refetched::Failed
+            }
+        }
+    }
+
+    /// Patches the touch annotation so a fresh watch event wakes the object (after a full delay);
+    /// whether that event (or the object's deletion) is coming.
+    async fn touch(&self, body: &Value) -> bool {
         let patch = Patch::default();
         let now = format_iso(self.rt.clock.now());
         self.rt.settings.persistence.progress_storage.touch(body, &patch, Some(&now));
+        if patch.is_empty() {
+            return false; // already touched at this very instant: the patch would change nothing
+        }
         let data = patch.snapshot();
         // Not through `application::apply`, which would clear the touch it is sending.
         let resource = &self.scope.resource;
         let namespace = body["metadata"]["namespace"].as_str();
-        let Some(name) = body["metadata"]["name"].as_str() else { return };
+        let Some(name) = body["metadata"]["name"].as_str() else { return false };
         let patch_body = crate::client::PatchBody::Merge(data.clone());
         match crate::client::retrying::retrying(&self.rt.settings.networking, || {
             self.rt.client.patch(resource, namespace, name, &patch_body, None)
@@ -364,9 +456,13 @@ impl Worker {
                     subresource: None,
                     body: data,
                 });
+                true
             }
-            Err(crate::client::Error::NotFound(_)) => {}
-            Err(e) => tracing::warn!(error = %e, "touching the object failed"),
+            Err(crate::client::Error::NotFound(_)) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "touching the object failed; handling it without a fresh event");
+                false
+            }
         }
     }
 }
