@@ -365,12 +365,13 @@ impl World {
         self.incarnation.load(Ordering::SeqCst)
     }
 
-    /// A changing handler starts: check and classify it.
-    fn begin(&self, handler: &str, uid: &str, change: &str, name: &str) {
-        let Some(cluster) = self.cluster() else { return };
+    /// A changing handler starts: check and classify it. Returns the operator incarnation it runs
+    /// in, which its success is attributed to (a crash may bump the incarnation while it runs).
+    fn begin(&self, handler: &str, uid: &str, change: &str, name: &str) -> u64 {
+        let incarnation = self.incarnation();
+        let Some(cluster) = self.cluster() else { return incarnation };
         let stored = cluster.object(GROUP, PLURAL, "default", name).map(|o| o.value());
         let persisted = stored.as_ref().is_some_and(|b| persisted(handler, uid, change, b));
-        let incarnation = self.incarnation();
         let mut ledger = lock(&self.ledger);
         ledger.runs += 1;
         let key = (handler.to_owned(), uid.to_owned(), change.to_owned());
@@ -378,9 +379,9 @@ impl World {
             ledger.violations.push(format!(
                 "{handler} started for {name} (uid {uid}, change {change:?}) although its success is stored on the object"
             ));
-            return;
+            return incarnation;
         }
-        let Some(previous) = ledger.successes.get(&key).copied() else { return };
+        let Some(previous) = ledger.successes.get(&key).copied() else { return incarnation };
         if previous.incarnation != incarnation {
             let restarted =
                 lock(&self.restarts).range(previous.incarnation + 1..=incarnation).next().is_some();
@@ -389,7 +390,7 @@ impl World {
             } else {
                 ledger.reruns_after_crash += 1;
             }
-            return;
+            return incarnation;
         }
         let failed_patch = cluster.journal(|j| {
             j.operations().any(|op| {
@@ -407,12 +408,13 @@ impl World {
                 "{handler} ran again for {name} (uid {uid}, change {change:?}) with no crash, restart or failed patch since its success"
             ));
         }
+        incarnation
     }
 
-    /// A changing handler succeeds.
-    fn succeed(&self, handler: &str, uid: &str, change: &str, field: &str, result: &Value) {
+    /// A changing handler that began in operator `incarnation` succeeds (not the current
+    /// incarnation: a crash at the very instant of its return has already bumped it).
+    fn succeed(&self, incarnation: u64, handler: &str, uid: &str, change: &str, field: &str, result: &Value) {
         let journal_seq = self.cluster().map_or(0, |c| c.journal(Journal::last_seq));
-        let incarnation = self.incarnation();
         let mut ledger = lock(&self.ledger);
         ledger.successes.insert(
             (handler.to_owned(), uid.to_owned(), change.to_owned()),
@@ -480,7 +482,7 @@ fn changing(
         };
         let retry = ctx.retry();
         Box::pin(async move {
-            world.begin(handler, &uid, &change, &name);
+            let incarnation = world.begin(handler, &uid, &change, &name);
             let h = hash(&[handler, &uid, &change], world.seed);
             // Handlers take 0–800 ms of virtual time, so crashes find them mid-run.
             tokio::time::sleep(Duration::from_millis(h % 801)).await;
@@ -488,7 +490,7 @@ fn changing(
                 return Err(HandlerError::temporary("not yet").with_delay(Duration::from_secs(2)));
             }
             let result = json!({"field": field});
-            world.succeed(handler, &uid, &change, &field, &result);
+            world.succeed(incarnation, handler, &uid, &change, &field, &result);
             Ok(result)
         })
     }

@@ -119,6 +119,8 @@ mod regressions {
     use kopf_testing::{Fault, FaultRule, KopfRunner, Verb};
     use serde_json::json;
 
+    use kopf_examples::reliability::{self, FaultKind};
+
     use crate::common::*;
 
     /// Found by the suite: the delete handler's result (a status patch) and the progress purge made
@@ -250,6 +252,19 @@ mod regressions {
         runner.advance(Duration::from_secs(180)).await; // the stall, the inactivity timeout, the rest
         assert!(runner.cluster().get_opt::<KopfExample>("ex1").await.is_none(), "the object is gone");
         assert_eq!(runs.load(Ordering::SeqCst), 1, "{}", runner.timeline());
+    }
+
+    /// Found by the 1,000-seed fault matrix (crash seed 851): a handler returned at the very instant
+    /// of a crash, after the harness had bumped the operator incarnation, so its success was
+    /// attributed to the new operator and its legitimate re-run there (the success was never
+    /// stored) was reported as a re-run without a crash. A success now belongs to the incarnation
+    /// its handler began in.
+    #[test]
+    fn a_handler_returning_at_the_instant_of_a_crash_is_rerun_as_after_a_crash_not_as_a_violation() {
+        let scenario = reliability::scenario_from_seed(851, &[FaultKind::Crash]);
+        let report = super::run(&scenario, false);
+        assert!(report.violations.is_empty(), "{}", report.violations.join("\n"));
+        assert!(report.reruns_after_crash >= 1, "the re-run is counted after the crash: {report:?}");
     }
 
     /// Found by the suite: after a handler's retry delay the worker touches the object to get a
