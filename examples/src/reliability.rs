@@ -1,6 +1,6 @@
 //! The reliability harness: an operator with create, update and delete handlers, a daemon and a
 //! timer, driven on [`KopfRunner`] through a schedule of user actions, API faults, watch faults and
-//! operator crashes, then left alone with the faults gone and checked against what an operator
+//! operator crashes, a peer of higher priority appearing and vanishing, then left alone with the faults gone and checked against what an operator
 //! promises. Shared by the property suite (`tests/it/kopf/reliability.rs`, proptest with shrinking)
 //! and the fault matrix (`cargo run --release -p kopf-bench --bin fault-matrix`).
 //!
@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use fake_apiserver::{Cluster, Journal, Verb};
 use kopf::{Context, DiffBaseStorage, HandlerError, Operator, ProgressStorage};
-use kopf_testing::{Fault, KopfRunner, RandomFaults, Runner};
+use kopf_testing::{DirectApiClient, Fault, KopfRunner, RandomFaults, Runner};
 use proptest::prelude::*;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -86,11 +86,15 @@ pub enum FaultKind {
     Crash,
     /// The operator stopped gracefully at a random moment and started again.
     Restart,
+    /// A peer of higher priority appears in the peering object (the operator pauses: watches,
+    /// workers, daemons and timers) and vanishes — leaving gracefully or dying, its record then
+    /// expiring after its lifetime.
+    Peer,
 }
 
 impl FaultKind {
     /// Every kind, in the matrix's order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::WatchDrop,
         Self::WatchStall,
         Self::WatchGone,
@@ -100,6 +104,7 @@ impl FaultKind {
         Self::Latency,
         Self::Crash,
         Self::Restart,
+        Self::Peer,
     ];
 
     /// A short name for tables.
@@ -114,6 +119,7 @@ impl FaultKind {
             Self::Latency => "latency",
             Self::Crash => "crash",
             Self::Restart => "restart",
+            Self::Peer => "peer come/go",
         }
     }
 
@@ -150,7 +156,7 @@ impl FaultKind {
             Self::Crash => {
                 (0.8, vec![Fault::Latency(ms(5)), Fault::Latency(ms(20)), Fault::Latency(ms(50))], None)
             }
-            Self::Restart => return None,
+            Self::Restart | Self::Peer => return None,
         };
         let mut random = RandomFaults::new(seed ^ self as u64, rate, faults).actor("kopf");
         if let Some(verb) = verb {
@@ -187,6 +193,9 @@ pub enum Step {
     DropWatches,
     /// The server compacts its watch history: resumed watches get 410 Gone.
     Compact,
+    /// A peer of higher priority appears with a record of this lifetime (seconds) and, if given,
+    /// leaves gracefully after this much virtual time (else its record expires).
+    Peer(u64, Option<Duration>),
 }
 
 /// A schedule of steps with its faults.
@@ -230,6 +239,10 @@ fn step(kinds: &[FaultKind]) -> BoxedStrategy<Step> {
     }
     if kinds.contains(&FaultKind::WatchGone) {
         options.push((2, Just(Step::Compact).boxed()));
+    }
+    if kinds.contains(&FaultKind::Peer) {
+        let leaves = prop::option::of((0u64..90_000).prop_map(Duration::from_millis));
+        options.push((2, (5u64..120, leaves).prop_map(|(l, after)| Step::Peer(l, after)).boxed()));
     }
     prop::strategy::Union::new_weighted(options).boxed()
 }
@@ -531,14 +544,21 @@ fn operator(world: &Arc<World>) -> Operator {
 /// Outside a current-thread runtime with a paused clock (KopfRunner's requirement).
 pub async fn run(scenario: &Scenario, options: RunOptions) -> Report {
     let world = Arc::new(World { seed: scenario.seed, ..World::default() });
-    let mut runner = KopfRunner::new(operator(&world))
+    let mut builder = KopfRunner::new(operator(&world))
         .with_crd::<KopfExample>()
         // Watches end every minute (`timeoutSeconds`), so watch faults get their chances.
         .settings(|s| s.watching.server_timeout = Some(WATCH_TIMEOUT))
         .seed(scenario.seed)
-        .timeline(options.timeline)
-        .start()
-        .await;
+        .timeline(options.timeline);
+    let peering = scenario.kinds.contains(&FaultKind::Peer);
+    if peering {
+        // The operator finds the peering served and uses it (Kopf's auto-detection).
+        for crd in kopf::peering::crds() {
+            builder = builder.with_crd_json(serde_json::to_value(crd).expect("a CRD is JSON"));
+        }
+        builder = builder.with_objects([kopf::peering::object(PEERING, None)]);
+    }
+    let mut runner = builder.start().await;
     let cluster = runner.server().cluster().clone();
     let _ = world.cluster.set(cluster.clone());
     let started = tokio::time::Instant::now();
@@ -554,6 +574,10 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Report {
     }
     runner.timeline().record("step", "faults cleared; quiet");
     runner.clear_faults();
+    if peering {
+        // The peer leaves for good (if it had not already).
+        let _ = kopf::peering::resume(&DirectApiClient::new(cluster.clone()), &peer_command(&runner)).await;
+    }
     let mut report = Report::default();
     // Quiet means the objects handled and the operator caught up with what is gone: a deletion
     // behind a stalled watch reaches it only when it reads the object back or re-watches, so its
@@ -561,6 +585,11 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Report {
     let quiet = |c: &kopf_testing::TestCluster| {
         converged(c.raw()).is_none() && daemons_of_gone_objects(c.raw(), &world).is_empty()
     };
+    if peering {
+        // The peer is gone, but the operator learns it from its peering watch (which faults may
+        // have stalled until its inactivity timeout): quiet begins once it has resumed.
+        let _ = runner.wait_for(|_| !runner.is_paused(), CONVERGENCE_LIMIT).await;
+    }
     let converged = runner.wait_for(quiet, CONVERGENCE_LIMIT).await.is_ok();
     if !converged {
         let why = converged_now(&cluster);
@@ -624,7 +653,26 @@ async fn perform(runner: &mut Runner, world: &Arc<World>, step: &Step, values: &
         }
         Step::DropWatches => cluster.drop_watches(),
         Step::Compact => cluster.compact(),
+        Step::Peer(lifetime, leaves_after) => {
+            let client = DirectApiClient::new(cluster.clone());
+            let command = peer_command(runner);
+            // The peer's own requests may fail like anyone's: then it did not appear (or leaves
+            // when its record expires).
+            let _ = kopf::peering::freeze(&client, &command, *lifetime).await;
+            if let Some(after) = leaves_after {
+                tokio::time::sleep(*after).await;
+                let _ = kopf::peering::resume(&client, &command).await;
+            }
+        }
     }
+}
+
+/// The peering object the operator and the peer share.
+const PEERING: &str = "default";
+
+/// The peer: a record of priority 100 (above the operator's 0) on the operator's clock.
+fn peer_command(runner: &Runner) -> kopf::peering::PeeringCommand {
+    kopf::peering::PeeringCommand::new(PEERING).identity("peer@elsewhere").clock(runner.clock())
 }
 
 /// Why the cluster is not yet quiet and handled, if it is not.

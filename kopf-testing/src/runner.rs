@@ -501,6 +501,12 @@ impl Runner {
         self.clock
     }
 
+    /// Whether peering pauses the runner's operator now (a higher-priority peer is alive); `false`
+    /// while it is not running.
+    pub fn is_paused(&self) -> bool {
+        self.running.as_ref().is_some_and(RunningOperator::is_paused)
+    }
+
     /// Virtual time since the runner started.
     pub fn elapsed(&self) -> Duration {
         Duration::try_from(
