@@ -30,7 +30,8 @@ fn kubectl() -> Option<PathBuf> {
 
 fn manifests() -> Value {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_example"))
-        .args(["01-minimal", "manifests", "--image", "example:1", "--deploy-namespace", "default"])
+        .args(["01-minimal", "--liveness", "http://0.0.0.0:8080/healthz", "--priority", "10"])
+        .args(["manifests", "--image", "example:1", "--deploy-namespace", "default"])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -56,6 +57,22 @@ async fn the_generated_manifests_are_accepted_by_the_api_server_in_a_dry_run() {
         "the generated RBAC, from the declared CRD"
     );
     assert_eq!(items[3]["subjects"][0]["name"], items[1]["metadata"]["name"], "bound to the ServiceAccount");
+    let container = &items[4]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["args"],
+        serde_json::json!([
+            "--all-namespaces",
+            "--priority",
+            "10",
+            "--liveness",
+            "http://0.0.0.0:8080/healthz"
+        ]),
+        "the run's flags given to `manifests` are the container's"
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"],
+        serde_json::json!({"path": "/healthz", "port": "liveness"})
+    );
 
     let server = FakeApiServer::builder().build();
     for item in items {

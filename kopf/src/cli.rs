@@ -253,6 +253,8 @@ pub async fn run_with(operator: Operator, cli: Cli) -> Result<(), OperatorError>
             namespaces: cli.namespaces(),
             resources,
         };
+        // The run's flags (peering, priority, liveness) shape the RBAC and the container.
+        let operator = operator.settings(|s| cli.apply(s));
         let list = manifests(&operator, &options);
         let text = serde_json::to_string_pretty(&list).unwrap_or_default();
         // A closed pipe (`| head`) is not an error worth a panic.

@@ -1,8 +1,10 @@
 //! What it takes to deploy an operator, generated from the operator itself: its
 //! CustomResourceDefinitions (declared with [`Operator::with_crd`]), a ServiceAccount, the RBAC
 //! roles and bindings it needs ([`crate::rbac`]) and a Deployment of one replica (`Recreate`, so
-//! two versions never run at once). Printed by the operator program's `manifests` command as a
-//! `v1` `List`, which `kubectl apply -f` takes.
+//! two versions never run at once). The operator's peering and liveness settings (from its code or
+//! `kopf run`'s flags) become the container's arguments, and a liveness endpoint its port and
+//! `livenessProbe`. Printed by the operator program's `manifests` command as a `v1` `List`, which
+//! `kubectl apply -f` takes.
 
 use serde_json::{Value, json};
 
@@ -65,10 +67,37 @@ pub fn manifests(operator: &Operator, options: &ManifestOptions) -> Value {
         object["metadata"]["labels"] = labels.clone();
         items.push(object);
     }
-    let args: Vec<String> = match namespaces {
+    let mut args: Vec<String> = match namespaces {
         Namespaces::All => vec!["--all-namespaces".to_owned()],
         Namespaces::Only(names) => names.iter().flat_map(|n| ["--namespace".to_owned(), n.clone()]).collect(),
     };
+    let settings = &operator.settings;
+    if settings.peering.standalone {
+        args.push("--standalone".to_owned());
+    } else {
+        if settings.peering.mandatory {
+            args.extend(["--peering".to_owned(), settings.peering.name.clone()]);
+        }
+        if settings.peering.priority != 0 {
+            args.extend(["--priority".to_owned(), settings.peering.priority.to_string()]);
+        }
+    }
+    let mut container = json!({"name": "operator", "image": image, "args": args});
+    if let Some(endpoint) = &settings.liveness.endpoint {
+        if let Some(args) = container["args"].as_array_mut() {
+            args.extend([json!("--liveness"), json!(endpoint)]);
+        }
+        // The kubelet probes the Pod's own address: only the port and path matter.
+        if let Ok(uri) = endpoint.parse::<http::Uri>() {
+            let port = uri.port_u16().unwrap_or(80);
+            let path = if uri.path().is_empty() { "/" } else { uri.path() };
+            container["ports"] = json!([{"name": "liveness", "containerPort": port}]);
+            container["livenessProbe"] = json!({
+                "httpGet": {"path": path, "port": "liveness"},
+                "periodSeconds": 10,
+            });
+        }
+    }
     items.push(json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -81,14 +110,57 @@ pub fn manifests(operator: &Operator, options: &ManifestOptions) -> Value {
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": name,
-                    "containers": [{
-                        "name": "operator",
-                        "image": image,
-                        "args": args,
-                    }],
+                    "containers": [container],
                 },
             },
         },
     }));
     json!({"apiVersion": "v1", "kind": "List", "items": items})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(operator: &Operator) -> Value {
+        let list = manifests(operator, &ManifestOptions::default());
+        let deployment =
+            list["items"].as_array().unwrap().iter().find(|i| i["kind"] == "Deployment").unwrap();
+        deployment["spec"]["template"]["spec"]["containers"][0].clone()
+    }
+
+    #[test]
+    fn peering_and_liveness_settings_become_the_containers_arguments_port_and_probe() {
+        let operator = Operator::new().settings(|s| {
+            s.peering.name = "team".into();
+            s.peering.mandatory = true;
+            s.peering.priority = 100;
+            s.liveness.endpoint = Some("http://0.0.0.0:8080/healthz".into());
+        });
+        let container = container(&operator);
+        assert_eq!(
+            container["args"],
+            json!([
+                "--all-namespaces",
+                "--peering",
+                "team",
+                "--priority",
+                "100",
+                "--liveness",
+                "http://0.0.0.0:8080/healthz"
+            ])
+        );
+        assert_eq!(container["ports"], json!([{"name": "liveness", "containerPort": 8080}]));
+        assert_eq!(
+            container["livenessProbe"],
+            json!({"httpGet": {"path": "/healthz", "port": "liveness"}, "periodSeconds": 10})
+        );
+    }
+
+    #[test]
+    fn a_standalone_operator_without_liveness_gets_no_probe() {
+        let container = container(&Operator::new().settings(|s| s.peering.standalone = true));
+        assert_eq!(container["args"], json!(["--all-namespaces", "--standalone"]));
+        assert!(container.get("livenessProbe").is_none() && container.get("ports").is_none());
+    }
 }
