@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::apply::{Recorded, validate_custom};
 use super::write::{
-    check_type, is_crd, metadata_mut, normalize_metadata, prepare_status_on_create, set_or_remove,
+    check_type, is_crd, keep_server_fields, metadata_mut, normalize_metadata, prepare_status_on_create,
     spec_changed,
 };
 use crate::admission::Review;
@@ -273,36 +273,11 @@ impl State {
                 }
                 self.admit_custom(info, req, &mut admitted, false)?;
                 let name = current.name().to_owned();
-                let mut next = if sub.as_deref() == Some("status") {
-                    let mut next = old.clone();
-                    set_or_remove(&mut next, "status", admitted.get("status").cloned());
-                    next
-                } else {
-                    if info.status {
-                        set_or_remove(&mut admitted, "status", old.get("status").cloned());
-                    }
-                    let meta = metadata_mut(&mut admitted)?;
-                    for field in [
-                        "uid",
-                        "creationTimestamp",
-                        "deletionTimestamp",
-                        "deletionGracePeriodSeconds",
-                        "generation",
-                        "namespace",
-                        "name",
-                    ] {
-                        match old["metadata"].get(field) {
-                            Some(v) => meta.insert(field.to_owned(), v.clone()),
-                            None => meta.remove(field),
-                        };
-                    }
-                    meta.remove("selfLink");
-                    if info.tracks_generation && spec_changed(info, old, &admitted) {
-                        let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
-                        admitted["metadata"]["generation"] = json!(generation);
-                    }
-                    admitted
-                };
+                let mut next = keep_server_fields(info, old, admitted, sub.as_deref())?;
+                if sub.is_none() && info.tracks_generation && spec_changed(info, old, &next) {
+                    let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+                    next["metadata"]["generation"] = json!(generation);
+                }
                 next["metadata"]["resourceVersion"] = json!(current.resource_version().to_string());
                 normalize_metadata(&mut next);
                 if sub.is_none() {

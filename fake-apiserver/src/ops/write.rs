@@ -282,33 +282,7 @@ impl State {
                 new["metadata"]["name"].as_str().unwrap_or_default()
             )));
         }
-        let mut result = if sub == Some("status") {
-            let mut result = old.clone();
-            set_or_remove(&mut result, "status", new.get("status").cloned());
-            result
-        } else {
-            let mut result = new;
-            if info.status {
-                set_or_remove(&mut result, "status", old.get("status").cloned());
-            }
-            let meta = metadata_mut(&mut result)?;
-            for field in [
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-                "namespace",
-                "name",
-            ] {
-                match old["metadata"].get(field) {
-                    Some(v) => meta.insert(field.to_owned(), v.clone()),
-                    None => meta.remove(field),
-                };
-            }
-            meta.remove("selfLink");
-            result
-        };
+        let mut result = keep_server_fields(info, old, new, sub)?;
         result["metadata"]["resourceVersion"] = Value::String(current.resource_version().to_string());
         normalize_metadata(&mut result);
         if sub.is_none() {
@@ -686,6 +660,43 @@ pub(super) fn spec_changed(info: &ResourceInfo, old: &Value, new: &Value) -> boo
         (Some(old), Some(new)) => !old.iter().filter(counted).eq(new.iter().filter(counted)),
         _ => old != new,
     }
+}
+
+/// What an update of `old` to `new` may change: through `/status`, only the status; through the
+/// main resource, everything but the status (when it is a subresource) and the server-owned
+/// metadata (uid, timestamps, generation, namespace, name), which stay as they were.
+pub(super) fn keep_server_fields(
+    info: &ResourceInfo,
+    old: &Value,
+    new: Value,
+    sub: Option<&str>,
+) -> Result<Value> {
+    if sub == Some("status") {
+        let mut result = old.clone();
+        set_or_remove(&mut result, "status", new.get("status").cloned());
+        return Ok(result);
+    }
+    let mut result = new;
+    if info.status {
+        set_or_remove(&mut result, "status", old.get("status").cloned());
+    }
+    let meta = metadata_mut(&mut result)?;
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "namespace",
+        "name",
+    ] {
+        match old["metadata"].get(field) {
+            Some(v) => meta.insert(field.to_owned(), v.clone()),
+            None => meta.remove(field),
+        };
+    }
+    meta.remove("selfLink");
+    Ok(result)
 }
 
 pub(super) fn set_or_remove(object: &mut Value, field: &str, value: Option<Value>) {
