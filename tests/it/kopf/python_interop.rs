@@ -145,18 +145,19 @@ impl Cluster {
     }
 }
 
-struct PythonKopf {
-    child: tokio::process::Child,
-    log: PathBuf,
+/// A Python Kopf process and the file it logs to (shared with the peering interop tests).
+pub(super) struct PythonKopf {
+    pub(super) child: tokio::process::Child,
+    pub(super) log: PathBuf,
 }
 
 impl PythonKopf {
-    fn log(&self) -> String {
+    pub(super) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM, then a clean exit; returns the log.
-    async fn stop(mut self) -> String {
+    pub(super) async fn stop(mut self) -> String {
         let pid = self.child.id().expect("Kopf is still running").to_string();
         assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let status =

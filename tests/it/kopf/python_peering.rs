@@ -22,7 +22,7 @@ use kube::CustomResourceExt;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 
-use super::python_interop::{TOKEN, WAIT, python, scratch, script};
+use super::python_interop::{PythonKopf, TOKEN, WAIT, python, scratch, script};
 use crate::common::{KopfExample, example};
 
 const LIFETIME: u64 = 6;
@@ -141,28 +141,6 @@ impl Cluster {
             .spawn()
             .expect("Python Kopf starts");
         PythonKopf { child, log }
-    }
-}
-
-struct PythonKopf {
-    child: tokio::process::Child,
-    log: std::path::PathBuf,
-}
-
-impl PythonKopf {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then a clean exit; the log.
-    async fn stop(mut self) -> String {
-        let pid = self.child.id().expect("Kopf is still running").to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let status =
-            tokio::time::timeout(WAIT, self.child.wait()).await.expect("Kopf stops in time").unwrap();
-        let log = self.log();
-        assert_eq!(status.code(), Some(0), "{log}");
-        log
     }
 }
 
