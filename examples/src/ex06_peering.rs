@@ -2,13 +2,15 @@
 //! record with its priority in the peering object (`ClusterKopfPeering` named `example`, Kopf's
 //! format); a replica pauses while a higher-priority one is alive and takes over when that one
 //! leaves, or when its record expires after a crash (the lifetime, 60 s by default). The cluster
-//! needs the peering CRDs and the object ([`peering_manifests`]); then run two replicas, e.g.
+//! needs the peering CRDs and the object (`kopf::peering::crds()` and
+//! `kopf::peering::object("example", None)`; under KopfRunner, [`with_peering`]); then run two
+//! replicas, e.g.
 //! `example 06-peering --priority 100` and `example 06-peering --priority 50`.
 
 use std::sync::Arc;
 
 use kopf::{Context, HandlerError, Operator};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::kopfexample::KopfExample;
 
@@ -39,12 +41,9 @@ pub fn replica(name: &str, priority: i64) -> Operator {
         })
 }
 
-/// What the cluster needs for the replicas to peer: the peering CRDs and the `example` object.
-pub fn peering_manifests() -> Vec<Value> {
-    let mut manifests: Vec<Value> =
-        kopf::peering::crds().iter().map(|crd| serde_json::to_value(crd).expect("a CRD is JSON")).collect();
-    manifests.push(kopf::peering::object(PEERING, None));
-    manifests
+/// `runner` with the peering CRDs and the `example` peering object.
+pub fn with_peering(runner: kopf_testing::KopfRunner) -> kopf_testing::KopfRunner {
+    runner.with_peering_crds().with_objects([kopf::peering::object(PEERING, None)])
 }
 
 #[cfg(test)]
@@ -65,14 +64,7 @@ mod tests {
 
     /// A runner of `operator` with the example and peering CRDs and the peering object.
     fn peered(operator: Operator) -> KopfRunner {
-        let mut runner = KopfRunner::new(operator).with_crd::<KopfExample>();
-        for manifest in peering_manifests() {
-            runner = match manifest["kind"].as_str() {
-                Some("CustomResourceDefinition") => runner.with_crd_json(manifest),
-                _ => runner.with_objects([manifest]),
-            };
-        }
-        runner
+        with_peering(KopfRunner::new(operator).with_crd::<KopfExample>())
     }
 
     fn handled_by(runner: &Runner, name: &str) -> Option<String> {

@@ -76,14 +76,7 @@ mod tests {
 
     /// Example 06's replica with the peering CRDs and its peering object.
     fn ex06_peering_runner() -> KopfRunner {
-        let mut runner = with_crd(ex06_peering::replica("e2e", 0));
-        for manifest in ex06_peering::peering_manifests() {
-            runner = match manifest["kind"].as_str() {
-                Some("CustomResourceDefinition") => runner.with_crd_json(manifest),
-                _ => runner.with_objects([manifest]),
-            };
-        }
-        runner
+        ex06_peering::with_peering(with_crd(ex06_peering::replica("e2e", 0)))
     }
 
     /// One test per example: the operator, the object, how long it lives, the permissions it

@@ -553,10 +553,7 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Report {
     let peering = scenario.kinds.contains(&FaultKind::Peer);
     if peering {
         // The operator finds the peering served and uses it (Kopf's auto-detection).
-        for crd in kopf::peering::crds() {
-            builder = builder.with_crd_json(serde_json::to_value(crd).expect("a CRD is JSON"));
-        }
-        builder = builder.with_objects([kopf::peering::object(PEERING, None)]);
+        builder = builder.with_peering_crds().with_objects([kopf::peering::object(PEERING, None)]);
     }
     let mut runner = builder.start().await;
     let cluster = runner.server().cluster().clone();
@@ -588,7 +585,9 @@ pub async fn run(scenario: &Scenario, options: RunOptions) -> Report {
     if peering {
         // The peer is gone, but the operator learns it from its peering watch (which faults may
         // have stalled until its inactivity timeout): quiet begins once it has resumed.
-        let _ = runner.wait_for(|_| !runner.is_paused(), CONVERGENCE_LIMIT).await;
+        if runner.wait_for(|_| !runner.is_paused(), CONVERGENCE_LIMIT).await.is_err() {
+            report.violations.push(format!("still paused {CONVERGENCE_LIMIT:?} after the peer left"));
+        }
     }
     let converged = runner.wait_for(quiet, CONVERGENCE_LIMIT).await.is_ok();
     if !converged {

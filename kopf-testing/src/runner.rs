@@ -190,6 +190,15 @@ impl KopfRunner {
         self
     }
 
+    /// Installs Kopf's peering CRDs (`ClusterKopfPeering` and `KopfPeering`, [`kopf::peering::crds`]);
+    /// the peering objects themselves come with [`KopfRunner::with_objects`] and
+    /// [`kopf::peering::object`].
+    pub fn with_peering_crds(mut self) -> Self {
+        self.crds
+            .extend(kopf::peering::crds().iter().map(|crd| serde_json::to_value(crd).unwrap_or(Value::Null)));
+        self
+    }
+
     /// Objects that exist before the operator starts (found by its initial listing: resume).
     pub fn with_objects<T: Serialize>(mut self, objects: impl IntoIterator<Item = T>) -> Self {
         self.objects.extend(objects.into_iter().map(|o| serde_json::to_value(o).unwrap_or(Value::Null)));

@@ -32,7 +32,7 @@ fn peer(name: &str, priority: i64, log: &Log) -> Operator {
 
 /// A runner with the example CRD, the peering CRDs and the cluster-wide peering object `default`.
 fn peered() -> KopfRunner {
-    with_peering_crds(cluster()).with_objects([kopf::peering::object("default", None)])
+    cluster().with_peering_crds().with_objects([kopf::peering::object("default", None)])
 }
 
 /// A runner with the example CRD whose own operator stays out of the way (no handlers, standalone):
@@ -93,13 +93,6 @@ impl Peers {
     fn is_running(&self, name: &str) -> bool {
         self.handles.iter().any(|h| h.label() == name && h.is_running())
     }
-}
-
-fn with_peering_crds(mut runner: KopfRunner) -> KopfRunner {
-    for crd in kopf::peering::crds() {
-        runner = runner.with_crd_json(serde_json::to_value(crd).unwrap());
-    }
-    runner
 }
 
 /// The cluster-wide peering object's `status`.
@@ -310,7 +303,7 @@ async fn without_a_peering_object_auto_detection_runs_standalone_and_a_mandatory
         *s = std::mem::take(s).with_identity("mandatory.kopf.dev");
     });
     let runner =
-        Peers::start(with_peering_crds(cluster()), vec![("auto", auto), ("mandatory", mandatory)]).await;
+        Peers::start(cluster().with_peering_crds(), vec![("auto", auto), ("mandatory", mandatory)]).await;
     runner.cluster().create(example("ex1", "a")).await;
     runner.settle().await;
     assert_eq!(*log.lock().unwrap(), vec![("auto".to_owned(), "ex1".to_owned())], "only the auto one runs");
@@ -374,7 +367,9 @@ async fn a_mandatory_peering_pauses_until_its_crd_and_object_appear() {
 #[tokio::test(start_paused = true)]
 async fn namespaced_operators_peer_through_the_kopfpeering_of_each_namespace() {
     let log = Log::default();
-    let namespaced = with_peering_crds(cluster().namespaces(["default"]))
+    let namespaced = cluster()
+        .namespaces(["default"])
+        .with_peering_crds()
         .with_objects([kopf::peering::object("default", Some("default"))]);
     let runner =
         Peers::start(namespaced, vec![("high", peer("high", 10, &log)), ("low", peer("low", 1, &log))]).await;

@@ -204,18 +204,12 @@ fn namespace_globs_grant_cluster_wide_and_list_namespaces() {
     );
 }
 
-fn with_peering_crds(runner: KopfRunner) -> KopfRunner {
-    kopf::peering::crds().into_iter().fold(runner, |runner, crd| {
-        runner.with_crd_json(serde_json::to_value(crd).expect("a CRD serializes"))
-    })
-}
-
 /// Peering: the peering object of the mode is listed, watched and patched (keep-alives); each of
 /// those permissions is generated only because the peering resource is served, and each is needed.
 #[tokio::test(start_paused = true)]
 async fn peering_gets_list_watch_and_patch_on_its_peering_object_and_needs_each() {
     let peered = |namespaces: &[&str]| {
-        let runner = with_peering_crds(namespaced_runner(namespaces));
+        let runner = namespaced_runner(namespaces).with_peering_crds();
         match namespaces {
             [] => runner.with_objects([kopf::peering::object("default", None)]),
             _ => runner.with_objects(namespaces.iter().map(|ns| kopf::peering::object("default", Some(ns)))),
@@ -262,7 +256,7 @@ async fn standalone_and_undetected_peering_need_no_peering_permissions_and_manda
         .on_create(|_ex: Arc<KopfExample>, _ctx: Context| async move { Ok::<_, HandlerError>(()) })
         .settings(|s| s.peering.standalone = true);
     let runner =
-        with_peering_crds(KopfRunner::new(standalone).with_crd::<KopfExample>()).with_generated_rbac();
+        KopfRunner::new(standalone).with_crd::<KopfExample>().with_peering_crds().with_generated_rbac();
     let runner = runner.start().await;
     assert!(runner.rbac().unwrap().permissions().all(|p| !p.resource.contains("peering")));
     runner.stop().await;

@@ -295,12 +295,12 @@ async fn sharded_replicas_of_one_priority_do_not_pause_each_other_but_a_higher_p
                 }
             })
     };
-    let mut runner =
-        KopfRunner::new(Operator::new().settings(|s| s.peering.standalone = true)).with_crd::<KopfExample>();
-    for crd in kopf::peering::crds() {
-        runner = runner.with_crd_json(serde_json::to_value(crd).unwrap());
-    }
-    let runner = runner.with_objects([kopf::peering::object("default", None)]).start().await;
+    let runner = KopfRunner::new(Operator::new().settings(|s| s.peering.standalone = true))
+        .with_crd::<KopfExample>()
+        .with_peering_crds()
+        .with_objects([kopf::peering::object("default", None)])
+        .start()
+        .await;
     let _replicas = [
         runner.spawn_operator("replica-0", peer("replica-0", 5, Some(Shard::new(0, 2).unwrap()))).await,
         runner.spawn_operator("replica-1", peer("replica-1", 5, Some(Shard::new(1, 2).unwrap()))).await,
